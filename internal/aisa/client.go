@@ -1,0 +1,530 @@
+// Package aisa is a client for the X (Twitter) endpoints of the AIsa API
+// gateway. It knows nothing of MCP: it sends requests, decodes both response
+// envelopes the gateway is known to use, types every failure as an *Error and
+// retries what is safe to retry.
+package aisa
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is the gateway's documented base URL for the Twitter endpoints.
+const DefaultBaseURL = "https://api.aisa.one/apis/v1"
+
+// Defaults for Options fields left zero.
+const (
+	DefaultTimeout      = 20 * time.Second
+	DefaultMaxRetryWait = 10 * time.Second
+	DefaultBackoff      = time.Second
+	DefaultMaxRetries   = 3
+	MaxBodyBytes        = 1 << 20
+)
+
+// Options configure a Client. Only BaseURL and APIKey matter to most callers.
+type Options struct {
+	BaseURL      string        // default DefaultBaseURL; http only to a loopback host
+	APIKey       string        // sent as a Bearer token and as aisa_api_key in write bodies
+	UserAgent    string        // e.g. "xfollow-mcp/1.0.0"
+	Timeout      time.Duration // per attempt; default DefaultTimeout
+	MaxRetryWait time.Duration // a wait longer than this is returned as rate_limited instead of slept; default DefaultMaxRetryWait
+	MaxRetries   int           // retries after the first attempt; default DefaultMaxRetries; negative means none
+	Backoff      time.Duration // first backoff step; default DefaultBackoff
+	Transport    http.RoundTripper
+
+	// Sleep waits for d or until ctx ends; tests replace it to observe waits.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock used to read HTTP-date Retry-After values.
+	Now func() time.Time
+}
+
+// Client calls the AIsa gateway. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	key        string
+	userAgent  string
+	timeout    time.Duration
+	maxWait    time.Duration
+	maxRetries int
+	backoff    time.Duration
+	http       *http.Client
+	sleep      func(ctx context.Context, d time.Duration) error
+	now        func() time.Time
+}
+
+// ValidateBaseURL checks that u is an absolute https URL, or an http URL
+// whose host is a loopback address. The key travels with every request, so
+// it must never go over plain http across a network.
+func ValidateBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("AISA_BASE_URL %q is not a URL: %v", raw, err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("AISA_BASE_URL %q has no host; expected something like %s", raw, DefaultBaseURL)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("AISA_BASE_URL must not carry credentials")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("AISA_BASE_URL %q must not have a query or fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !IsLoopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("AISA_BASE_URL %q uses plain http to a non-loopback host; the API key would travel unencrypted: use https", raw)
+		}
+	default:
+		return nil, fmt.Errorf("AISA_BASE_URL %q must use https (or http to a loopback host)", raw)
+	}
+	return u, nil
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback IP.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// New builds a Client. It fails when the base URL is not acceptable.
+func New(o Options) (*Client, error) {
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	base, err := ValidateBaseURL(o.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:       base,
+		key:        o.APIKey,
+		userAgent:  o.UserAgent,
+		timeout:    o.Timeout,
+		maxWait:    o.MaxRetryWait,
+		maxRetries: o.MaxRetries,
+		backoff:    o.Backoff,
+		sleep:      o.Sleep,
+		now:        o.Now,
+	}
+	if c.userAgent == "" {
+		c.userAgent = "xfollow-mcp"
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.maxWait <= 0 {
+		c.maxWait = DefaultMaxRetryWait
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.backoff <= 0 {
+		c.backoff = DefaultBackoff
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	rt := o.Transport
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Calls arrive concurrently from the MCP worker pool; keep enough idle
+		// connections to the one gateway host that they are reused.
+		t.MaxIdleConns = 128
+		t.MaxIdleConnsPerHost = 128
+		t.IdleConnTimeout = 90 * time.Second
+		rt = t
+	}
+	c.http = &http.Client{
+		Transport: rt,
+		// The key travels in the header and the body: never follow a
+		// redirect anywhere. A 3xx is reported as a bad response.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c, nil
+}
+
+// Configured reports whether the client has an API key.
+func (c *Client) Configured() bool { return c.key != "" }
+
+// Host is the gateway host, for logs.
+func (c *Client) Host() string { return c.base.Host }
+
+// request describes one gateway call.
+type request struct {
+	method     string
+	path       string     // below the base URL, e.g. "/twitter/unfollow_twitter"
+	query      url.Values // for GET
+	body       map[string]any
+	idempotent bool // safe to retry on 429, 5xx, timeouts and transport errors
+}
+
+// response is a decoded 2xx answer whose envelope did not report failure.
+type response struct {
+	body      map[string]json.RawMessage // the whole top-level object
+	data      json.RawMessage            // the "data" member, if any
+	requestID string
+}
+
+// do runs a request with retries and returns the decoded success envelope or
+// an *Error.
+func (c *Client) do(ctx context.Context, r request) (*response, error) {
+	if c.key == "" {
+		return nil, &Error{Kind: KindNotConfigured, Detail: "AISA_API_KEY is not set"}
+	}
+	var body []byte
+	if r.method == http.MethodPost {
+		m := make(map[string]any, len(r.body)+1)
+		for k, v := range r.body {
+			m[k] = v
+		}
+		// AIsa's own client sends the key in the body as well as the header,
+		// and an unpublished revision of the docs marks it required.
+		m["aisa_api_key"] = c.key
+		var err error
+		if body, err = json.Marshal(m); err != nil {
+			return nil, &Error{Kind: KindInvalidRequest, Detail: "cannot encode request body"}
+		}
+	}
+	u := *c.base
+	u.Path = strings.TrimRight(c.base.Path, "/") + r.path
+	if len(r.query) > 0 {
+		u.RawQuery = r.query.Encode()
+	}
+	target := u.String()
+
+	var last *Error
+	for attempt := 0; ; attempt++ {
+		resp, err := c.attempt(ctx, r.method, target, body)
+		if err == nil {
+			return resp, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Kind: KindGatewayError, Detail: err.Error()}
+		}
+		e.Attempts = attempt + 1
+		last = e
+		if e.Kind == KindCanceled || !r.idempotent || !retryable(e) {
+			return nil, e
+		}
+		if attempt >= c.maxRetries {
+			return nil, e
+		}
+		wait := e.RetryAfter
+		if wait <= 0 {
+			wait = c.backoffFor(attempt)
+		}
+		if wait > c.maxWait {
+			if e.Kind == KindRateLimited || e.RetryAfter > 0 {
+				// Too long to wait inside one tool call: let the caller decide.
+				e.Kind = KindRateLimited
+				return nil, e
+			}
+			wait = c.maxWait
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, &Error{Kind: KindCanceled, Detail: "cancelled while waiting to retry", Attempts: last.Attempts}
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may be tried again.
+func retryable(e *Error) bool {
+	switch e.Kind {
+	case KindTimeout:
+		return true
+	case KindUnavailable, KindRateLimited:
+		return e.Status == 0 || retryableStatus(e.Status)
+	}
+	return false
+}
+
+// backoffFor is the wait before retry number attempt+1: base * 2^attempt,
+// with +/-25% jitter.
+func (c *Client) backoffFor(attempt int) time.Duration {
+	d := c.backoff << attempt
+	jitter := 0.75 + rand.Float64()*0.5
+	return time.Duration(float64(d) * jitter)
+}
+
+// attempt makes one HTTP exchange.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte) (*response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Kind: KindCanceled, Detail: "request cancelled"}
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rdr io.Reader
+	if body != nil {
+		rdr = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, target, rdr)
+	if err != nil {
+		return nil, &Error{Kind: KindInvalidRequest, Detail: "cannot build request"}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, actx, err)
+	}
+	defer res.Body.Close()
+	requestID := res.Header.Get("X-Request-Id")
+	raw, err := io.ReadAll(io.LimitReader(res.Body, MaxBodyBytes+1))
+	if err != nil {
+		e := c.transportError(ctx, actx, err)
+		e.Status = res.StatusCode
+		e.RequestID = requestID
+		return nil, e
+	}
+	if len(raw) > MaxBodyBytes {
+		return nil, &Error{Kind: KindBadResponse, Status: res.StatusCode, RequestID: requestID,
+			Detail: fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes)}
+	}
+	return c.decode(res, raw, requestID)
+}
+
+// transportError types an error from the HTTP exchange itself.
+func (c *Client) transportError(parent, attempt context.Context, err error) *Error {
+	if parent.Err() != nil {
+		return &Error{Kind: KindCanceled, Detail: "request cancelled"}
+	}
+	if attempt.Err() != nil || isTimeout(err) {
+		return &Error{Kind: KindTimeout, Detail: fmt.Sprintf("no complete answer within %s", c.timeout)}
+	}
+	return &Error{Kind: KindUnavailable, Detail: "connection failed: " + c.Scrub(stripURL(err))}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// stripURL drops the request URL from a *url.Error so that messages stay short.
+func stripURL(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// Scrub removes the API key from text that came from outside.
+func (c *Client) Scrub(s string) string {
+	if c.key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, "[redacted]")
+}
+
+// envelope holds every top-level field the gateway is known to use for
+// status and errors.
+type envelope struct {
+	OK        *bool           `json:"ok"`
+	Success   *bool           `json:"success"`
+	Code      json.RawMessage `json:"code"`
+	Status    json.RawMessage `json:"status"`
+	Message   string          `json:"message"`
+	Msg       string          `json:"msg"`
+	Error     json.RawMessage `json:"error"`
+	RequestID string          `json:"request_id"`
+	Data      json.RawMessage `json:"data"`
+}
+
+type errorObject struct {
+	Type      string          `json:"type"`
+	Code      json.RawMessage `json:"code"`
+	Message   string          `json:"message"`
+	Msg       string          `json:"msg"`
+	RequestID string          `json:"request_id"`
+}
+
+// decode turns one HTTP response into a success or an *Error.
+func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*response, error) {
+	status := res.StatusCode
+	var env envelope
+	var top map[string]json.RawMessage
+	jsonErr := json.Unmarshal(raw, &top)
+	if jsonErr == nil {
+		jsonErr = json.Unmarshal(raw, &env)
+	}
+	var errObj errorObject
+	if jsonErr == nil && len(env.Error) > 0 && env.Error[0] == '{' {
+		_ = json.Unmarshal(env.Error, &errObj)
+	}
+	if requestID == "" {
+		requestID = firstNonEmpty(errObj.RequestID, env.RequestID)
+	}
+
+	if status >= 300 && status < 400 {
+		return nil, &Error{Kind: KindBadResponse, Status: status, RequestID: requestID,
+			Detail: fmt.Sprintf("the gateway answered with a redirect (%d); redirects are not followed", status)}
+	}
+	if status < 200 || status >= 300 {
+		e := &Error{Kind: kindForStatus(status), Status: status, RequestID: requestID}
+		if jsonErr == nil {
+			e.Code = c.Scrub(firstNonEmpty(codeString(errObj.Code), codeString(env.Code), errObj.Type))
+			e.Message = c.Scrub(firstNonEmpty(errObj.Message, errObj.Msg, env.Message, env.Msg, jsonString(env.Error)))
+		}
+		if status == 429 || status == 503 {
+			e.RetryAfter = c.parseRetryAfter(res.Header.Get("Retry-After"))
+		}
+		return nil, e
+	}
+
+	// 2xx from here on.
+	if jsonErr != nil {
+		return nil, &Error{Kind: KindBadResponse, Status: status, RequestID: requestID,
+			Detail: "response is not a JSON object"}
+	}
+	failed := false
+	if env.OK != nil && !*env.OK {
+		failed = true
+	}
+	if env.Success != nil && !*env.Success {
+		failed = true
+	}
+	codeNum, codeIsNum := codeNumber(env.Code)
+	if codeIsNum && codeNum != 0 && codeNum != 200 {
+		failed = true
+	}
+	if s := jsonString(env.Status); strings.EqualFold(s, "error") || strings.EqualFold(s, "fail") || strings.EqualFold(s, "failed") {
+		failed = true
+	}
+	if len(env.Error) > 0 && string(env.Error) != "null" && string(env.Error) != "false" && string(env.Error) != `""` {
+		failed = true
+	}
+	if failed {
+		e := &Error{Kind: KindGatewayError, RequestID: requestID}
+		if codeIsNum && codeNum >= 400 && codeNum <= 599 {
+			e.Kind = kindForStatus(codeNum)
+			e.Status = codeNum
+			if codeNum == 429 {
+				e.RetryAfter = c.parseRetryAfter(res.Header.Get("Retry-After"))
+			}
+		} else if n, ok := codeNumber(errObj.Code); ok && n >= 400 && n <= 599 {
+			e.Kind = kindForStatus(n)
+			e.Status = n
+		}
+		e.Code = c.Scrub(firstNonEmpty(codeString(errObj.Code), codeString(env.Code), errObj.Type))
+		e.Message = c.Scrub(firstNonEmpty(errObj.Message, errObj.Msg, env.Message, env.Msg, jsonString(env.Error)))
+		if e.Message == "" {
+			e.Detail = "the gateway answered 2xx with a failure envelope"
+		}
+		return nil, e
+	}
+	return &response{body: top, data: env.Data, requestID: requestID}, nil
+}
+
+// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date.
+func (c *Client) parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0
+		}
+		const maxSecs = int64(1<<62) / int64(time.Second)
+		if n > maxSecs {
+			n = maxSecs
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(c.now())
+		if d < 0 {
+			return 0
+		}
+		// Round up so the wait is never shorter than asked.
+		return d.Truncate(time.Second) + time.Second
+	}
+	return 0
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// codeString renders a code that may be a JSON string or number.
+func codeString(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if s := jsonString(raw); s != "" {
+		return s
+	}
+	if n, ok := codeNumber(raw); ok {
+		return strconv.Itoa(n)
+	}
+	return ""
+}
+
+// codeNumber reads a numeric code (a JSON number, or a string of digits).
+func codeNumber(raw json.RawMessage) (int, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if i, err := n.Int64(); err == nil && i >= -1<<31 && i < 1<<31 {
+			return int(i), true
+		}
+		return 0, false
+	}
+	return 0, false
+}
+
+// jsonString returns raw's value if it is a JSON string.
+func jsonString(raw json.RawMessage) string {
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,377 @@
+package aisa
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// FollowState is the gateway's answer to a follow or unfollow.
+type FollowState struct {
+	Following     bool
+	PendingFollow bool // follow only: a protected account has yet to approve
+	RequestID     string
+}
+
+// Unfollow makes the linked X account stop following targetUserID
+// (POST /twitter/unfollow_twitter). The gateway's answer must carry a boolean
+// "following"; a 2xx without one is a KindBadResponse error. The caller
+// decides what following=true means.
+func (c *Client) Unfollow(ctx context.Context, targetUserID string) (FollowState, error) {
+	return c.followCall(ctx, "/twitter/unfollow_twitter", targetUserID)
+}
+
+// Follow makes the linked X account follow targetUserID
+// (POST /twitter/follow_twitter).
+func (c *Client) Follow(ctx context.Context, targetUserID string) (FollowState, error) {
+	return c.followCall(ctx, "/twitter/follow_twitter", targetUserID)
+}
+
+func (c *Client) followCall(ctx context.Context, path, targetUserID string) (FollowState, error) {
+	res, err := c.do(ctx, request{
+		method:     http.MethodPost,
+		path:       path,
+		body:       map[string]any{"target_user_id": targetUserID},
+		idempotent: true, // X treats both as idempotent: repeating has no further effect
+	})
+	if err != nil {
+		return FollowState{}, err
+	}
+	var d struct {
+		Following     *bool `json:"following"`
+		PendingFollow *bool `json:"pending_follow"`
+	}
+	if len(res.data) == 0 || json.Unmarshal(res.data, &d) != nil || d.Following == nil {
+		return FollowState{}, &Error{Kind: KindBadResponse, RequestID: res.requestID,
+			Detail: `the gateway answered 2xx without a boolean data.following`}
+	}
+	st := FollowState{Following: *d.Following, RequestID: res.requestID}
+	if d.PendingFollow != nil {
+		st.PendingFollow = *d.PendingFollow
+	}
+	return st, nil
+}
+
+// User is a profile as the gateway's user/info endpoint describes it. Pointer
+// fields are nil when the gateway did not say.
+type User struct {
+	ID             string
+	Username       string
+	Name           string
+	Protected      *bool
+	Verified       *bool
+	FollowersCount *int64
+	FollowingCount *int64
+}
+
+// rawUser accepts the field names of both user shapes the gateway is known
+// to use (twitterapi.io's camelCase, and X's own snake_case).
+type rawUser struct {
+	ID             json.RawMessage `json:"id"`
+	IDStr          string          `json:"id_str"`
+	UserName       string          `json:"userName"`
+	Username       string          `json:"username"`
+	ScreenName     string          `json:"screen_name"`
+	Name           string          `json:"name"`
+	Protected      optBool         `json:"protected"`
+	IsBlueVerified optBool         `json:"isBlueVerified"`
+	Verified       optBool         `json:"verified"`
+	Followers      optInt          `json:"followers"`
+	FollowersCount optInt          `json:"followers_count"`
+	Following      optInt          `json:"following"`
+	FriendsCount   optInt          `json:"friends_count"`
+	FollowingCount optInt          `json:"following_count"`
+	Unavailable    optBool         `json:"unavailable"`
+}
+
+// optBool is a boolean that is nil when absent or not a boolean, so that one
+// odd field never makes a whole profile unreadable.
+type optBool struct{ v *bool }
+
+func (o *optBool) UnmarshalJSON(b []byte) error {
+	var v bool
+	if json.Unmarshal(b, &v) == nil {
+		o.v = &v
+	}
+	return nil
+}
+
+// optInt is an integer that is nil when absent or not an integer.
+type optInt struct{ v *int64 }
+
+func (o *optInt) UnmarshalJSON(b []byte) error {
+	var v int64
+	if json.Unmarshal(b, &v) == nil {
+		o.v = &v
+	}
+	return nil
+}
+
+func (r rawUser) user() (User, bool) {
+	id := jsonString(r.ID)
+	if id == "" {
+		// Some shapes give the id as a number; keep its exact digits.
+		var n json.Number
+		if len(r.ID) > 0 && json.Unmarshal(r.ID, &n) == nil {
+			id = n.String()
+		}
+	}
+	if id == "" {
+		id = r.IDStr
+	}
+	if !isNumericID(id) {
+		return User{}, false
+	}
+	u := User{
+		ID:        id,
+		Username:  firstNonEmpty(r.UserName, r.Username, r.ScreenName),
+		Name:      r.Name,
+		Protected: r.Protected.v,
+	}
+	if r.Verified.v != nil {
+		u.Verified = r.Verified.v
+	} else {
+		u.Verified = r.IsBlueVerified.v
+	}
+	u.FollowersCount = firstInt(r.Followers.v, r.FollowersCount.v)
+	u.FollowingCount = firstInt(r.Following.v, r.FollowingCount.v, r.FriendsCount.v)
+	return u, true
+}
+
+func firstInt(vs ...*int64) *int64 {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func isNumericID(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// UserInfo resolves a screen name (without @) to a profile
+// (GET /twitter/user/info). An unknown or unavailable handle is a
+// KindUserNotFound error.
+func (c *Client) UserInfo(ctx context.Context, username string) (User, error) {
+	res, err := c.do(ctx, request{
+		method:     http.MethodGet,
+		path:       "/twitter/user/info",
+		query:      url.Values{"userName": {username}},
+		idempotent: true,
+	})
+	if err != nil {
+		return User{}, notFoundFromEnvelope(err)
+	}
+	var candidates []rawUser
+	if len(res.data) > 0 && res.data[0] == '{' {
+		var ru rawUser
+		if json.Unmarshal(res.data, &ru) != nil {
+			return User{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "data is not a user object"}
+		}
+		candidates = append(candidates, ru)
+	} else if raw, ok := res.body["users"]; ok {
+		if json.Unmarshal(raw, &candidates) != nil {
+			return User{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "users is not a list of user objects"}
+		}
+	} else if len(res.data) > 0 && res.data[0] == '[' {
+		if json.Unmarshal(res.data, &candidates) != nil {
+			return User{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "data is not a list of user objects"}
+		}
+	}
+	for _, ru := range candidates {
+		if ru.Unavailable.v != nil && *ru.Unavailable.v {
+			continue
+		}
+		u, ok := ru.user()
+		if !ok {
+			continue
+		}
+		// users[] may hold more than the one asked for; take the exact match.
+		if len(candidates) > 1 && !strings.EqualFold(u.Username, username) {
+			continue
+		}
+		return u, nil
+	}
+	if len(candidates) == 0 && len(res.data) > 0 && string(res.data) != "null" {
+		return User{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "no user in the answer"}
+	}
+	return User{}, &Error{Kind: KindUserNotFound, Status: http.StatusNotFound, RequestID: res.requestID,
+		Detail: "no such user, or the account is suspended or unavailable"}
+}
+
+// Relationship is the follow relationship between two accounts.
+type Relationship struct {
+	Following  bool // source follows target
+	FollowedBy bool // target follows source
+	RequestID  string
+}
+
+// CheckRelationship asks whether source follows target and target follows
+// source (GET /twitter/user/check_follow_relationship; screen names).
+func (c *Client) CheckRelationship(ctx context.Context, source, target string) (Relationship, error) {
+	res, err := c.do(ctx, request{
+		method:     http.MethodGet,
+		path:       "/twitter/user/check_follow_relationship",
+		query:      url.Values{"source_user_name": {source}, "target_user_name": {target}},
+		idempotent: true,
+	})
+	if err != nil {
+		return Relationship{}, notFoundFromEnvelope(err)
+	}
+	var d struct {
+		Following  *bool `json:"following"`
+		FollowedBy *bool `json:"followed_by"`
+	}
+	if len(res.data) == 0 || json.Unmarshal(res.data, &d) != nil || d.Following == nil || d.FollowedBy == nil {
+		return Relationship{}, &Error{Kind: KindBadResponse, RequestID: res.requestID,
+			Detail: "the gateway answered 2xx without boolean data.following and data.followed_by"}
+	}
+	return Relationship{Following: *d.Following, FollowedBy: *d.FollowedBy, RequestID: res.requestID}, nil
+}
+
+// Page is one page of a follow list.
+type Page struct {
+	Users       []User
+	HasNextPage bool
+	NextCursor  string
+	RequestID   string
+}
+
+// Followings lists the accounts username follows (GET /twitter/user/followings).
+func (c *Client) Followings(ctx context.Context, username, cursor string, pageSize int) (Page, error) {
+	return c.listCall(ctx, "/twitter/user/followings", username, cursor, pageSize)
+}
+
+// Followers lists the accounts that follow username (GET /twitter/user/followers).
+func (c *Client) Followers(ctx context.Context, username, cursor string, pageSize int) (Page, error) {
+	return c.listCall(ctx, "/twitter/user/followers", username, cursor, pageSize)
+}
+
+func (c *Client) listCall(ctx context.Context, path, username, cursor string, pageSize int) (Page, error) {
+	q := url.Values{"userName": {username}, "cursor": {cursor}}
+	if pageSize > 0 {
+		q.Set("pageSize", strconv.Itoa(pageSize))
+	}
+	res, err := c.do(ctx, request{method: http.MethodGet, path: path, query: q, idempotent: true})
+	if err != nil {
+		return Page{}, notFoundFromEnvelope(err)
+	}
+	// The list may sit at the top level or inside data, under any of three names.
+	fields := res.body
+	if len(res.data) > 0 && res.data[0] == '{' {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(res.data, &inner) == nil {
+			for _, k := range []string{"followings", "followers", "users"} {
+				if _, ok := inner[k]; ok {
+					fields = inner
+					break
+				}
+			}
+		}
+	}
+	var list json.RawMessage
+	for _, k := range []string{"followings", "followers", "users"} {
+		if v, ok := fields[k]; ok && string(v) != "null" {
+			list = v
+			break
+		}
+	}
+	if list == nil {
+		if _, ok := fields["followings"]; ok {
+			list = json.RawMessage("[]")
+		} else if _, ok := fields["followers"]; ok {
+			list = json.RawMessage("[]")
+		} else if _, ok := fields["users"]; ok {
+			list = json.RawMessage("[]")
+		} else {
+			return Page{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "no followings, followers or users list in the answer"}
+		}
+	}
+	var raws []rawUser
+	if json.Unmarshal(list, &raws) != nil {
+		return Page{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "the user list is not a list of user objects"}
+	}
+	p := Page{Users: make([]User, 0, len(raws)), RequestID: res.requestID}
+	for _, ru := range raws {
+		if u, ok := ru.user(); ok {
+			p.Users = append(p.Users, u)
+		}
+	}
+	if v, ok := fields["has_next_page"]; ok {
+		_ = json.Unmarshal(v, &p.HasNextPage)
+	}
+	if v, ok := fields["next_cursor"]; ok {
+		p.NextCursor = jsonString(v)
+	}
+	if !p.HasNextPage {
+		p.NextCursor = ""
+	} else if p.NextCursor == "" {
+		// A next page without a cursor cannot be fetched; say so rather than loop.
+		p.HasNextPage = false
+	}
+	return p, nil
+}
+
+// AuthLink is the start of the OAuth flow that links an X account to the key.
+type AuthLink struct {
+	AuthURL   string
+	ExpiresAt string // RFC 3339, when the gateway gave one
+	RequestID string
+}
+
+// StartAuth asks the gateway for an X authorization URL
+// (POST /twitter/auth_twitter). Not retried: each call mints a new link.
+func (c *Client) StartAuth(ctx context.Context, scopes []string) (AuthLink, error) {
+	body := map[string]any{}
+	if len(scopes) > 0 {
+		body["scopes"] = scopes
+	}
+	res, err := c.do(ctx, request{method: http.MethodPost, path: "/twitter/auth_twitter", body: body})
+	if err != nil {
+		return AuthLink{}, err
+	}
+	var d struct {
+		AuthURL   string `json:"auth_url"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if len(res.data) > 0 && res.data[0] == '{' {
+		_ = json.Unmarshal(res.data, &d)
+	}
+	if d.AuthURL == "" {
+		d.AuthURL = jsonString(res.body["auth_url"])
+		d.ExpiresAt = jsonString(res.body["expires_at"])
+	}
+	u, err := url.Parse(d.AuthURL)
+	if d.AuthURL == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		return AuthLink{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "the answer has no https auth_url"}
+	}
+	return AuthLink{AuthURL: d.AuthURL, ExpiresAt: d.ExpiresAt, RequestID: res.requestID}, nil
+}
+
+// notFoundFromEnvelope retypes a read endpoint's 2xx failure envelope whose
+// text says the user does not exist (the read endpoints answer with
+// {"status":"error","msg":...} rather than a status code).
+func notFoundFromEnvelope(err error) error {
+	e, ok := err.(*Error)
+	if !ok || e.Kind != KindGatewayError || e.Status != 0 {
+		return err
+	}
+	m := strings.ToLower(e.Message)
+	if strings.Contains(m, "not found") || strings.Contains(m, "suspended") || strings.Contains(m, "does not exist") {
+		e.Kind = KindUserNotFound
+	}
+	return e
+}

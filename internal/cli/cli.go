@@ -1,0 +1,363 @@
+// Package cli is xfollow-mcp's command line: serving MCP on stdio, and the
+// human entry points (tools, call, undo) over the same server.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/mcpserver"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
+	"github.com/xfollow-mcp/xfollow-mcp/tools"
+)
+
+// IO is the process's environment, passed in so that tests can run the
+// command line in-process.
+type IO struct {
+	Args    []string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Getenv  func(string) string
+	Version string // from -ldflags; empty means "read the build info"
+}
+
+const usageText = `xfollow-mcp: an MCP server that manages who your X account follows, through the AIsa gateway.
+
+Usage:
+  xfollow-mcp [flags]                       serve MCP on stdio (what an MCP host runs)
+  xfollow-mcp [flags] tools                 print the tool list as JSON
+  xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
+  xfollow-mcp [flags] undo --journal PATH --since 2h
+                                            re-follow what the journal shows was unfollowed
+Environment:
+  AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
+  AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
+
+Flags (each also read from the environment variable named after it):
+`
+
+// Run runs the command line and returns the exit code.
+func Run(ctx context.Context, p IO) int {
+	version := resolveVersion(p.Version)
+	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
+	parser.FlagSet().Usage = func() {
+		fmt.Fprint(p.Stderr, usageText)
+		parser.FlagSet().PrintDefaults()
+	}
+	pos, err := parser.Parse(p.Args)
+	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) > 0 && (pos[0] == "help")) {
+		parser.FlagSet().Usage()
+		return 0
+	}
+	if err != nil {
+		return 2 // the flag package already printed why
+	}
+	cfg, err := parser.Config()
+	if cfg.Version {
+		fmt.Fprintf(p.Stdout, "xfollow-mcp %s\n", version)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 2
+	}
+	cmd := ""
+	if len(pos) > 0 {
+		cmd = pos[0]
+		pos = pos[1:]
+	}
+	level := cfg.LogLevel
+	if cmd != "" && cmd != "serve" && !logLevelSet(parser, p.Getenv) {
+		// A person at a terminal wants the result, not the server's info lines.
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(p.Stderr, &slog.HandlerOptions{Level: level}))
+	switch cmd {
+	case "", "serve":
+		if len(pos) > 0 {
+			return usageErr(p, "unexpected arguments: %s", strings.Join(pos, " "))
+		}
+	case "tools":
+		if len(pos) > 0 {
+			return usageErr(p, "tools takes no arguments")
+		}
+	case "call":
+		if len(pos) < 1 || len(pos) > 2 {
+			return usageErr(p, "call needs a tool name and, optionally, its arguments as one JSON object: call unfollow_x_user '{\"target_user_id\":\"2244994945\"}'")
+		}
+	case "undo":
+		if len(pos) > 0 {
+			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h")
+		}
+		if cfg.Journal == "" || parser.UndoSince() <= 0 {
+			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
+		}
+		// The person runs undo by hand: there is nobody to confirm to.
+		cfg.Confirm = false
+	default:
+		return usageErr(p, "unknown command %q", cmd)
+	}
+
+	app, err := build(cfg, version, logger)
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	defer app.close()
+
+	switch cmd {
+	case "tools":
+		return app.printTools(ctx, p)
+	case "call":
+		args := "{}"
+		if len(pos) == 2 {
+			args = pos[1]
+		}
+		return app.callOnce(ctx, p, pos[0], args)
+	case "undo":
+		return app.undo(ctx, p, parser.UndoSince())
+	}
+	return app.serve(ctx, p, logger)
+}
+
+func usageErr(p IO, format string, a ...any) int {
+	fmt.Fprintf(p.Stderr, "xfollow-mcp: "+format+"\nRun 'xfollow-mcp --help' for usage.\n", a...)
+	return 2
+}
+
+func logLevelSet(p *config.Parser, getenv func(string) string) bool {
+	set := getenv("XFOLLOW_LOG_LEVEL") != ""
+	p.FlagSet().Visit(func(f *flag.Flag) {
+		if f.Name == "log-level" {
+			set = true
+		}
+	})
+	return set
+}
+
+func resolveVersion(v string) string {
+	if v != "" {
+		return v
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// app is a built server and what it holds open.
+type app struct {
+	cfg     config.Config
+	version string
+	server  *server.MCPServer
+	deps    *tools.Deps
+	sandbox *sandbox.Server
+	journal *safety.Journal
+	logger  *slog.Logger
+}
+
+func (a *app) close() {
+	if a.journal != nil {
+		_ = a.journal.Close()
+	}
+	if a.sandbox != nil {
+		_ = a.sandbox.Close()
+	}
+}
+
+// build turns the configuration into a server, or says why it cannot.
+func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, version: version, logger: logger}
+	key, base := cfg.APIKey, cfg.BaseURL
+	if cfg.Sandbox {
+		limit := cfg.SandboxUnfollowLimit
+		if limit == 0 {
+			limit = -1 // off
+		}
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit})
+		if err != nil {
+			return nil, err
+		}
+		a.sandbox = sb
+		// The sandbox never sees the person's real key.
+		key, base = "sk-aisa-sandbox", sb.URL
+	}
+	c, err := aisa.New(aisa.Options{
+		BaseURL:   base,
+		APIKey:    key,
+		UserAgent: "xfollow-mcp/" + version,
+		Timeout:   cfg.Timeout,
+	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Protected: map[string]bool{}, Now: time.Now}
+	for _, id := range cfg.Protect {
+		gate.Protected[id] = true
+	}
+	gate.Budget = safety.NewBudget(time.Now,
+		safety.Window{Limit: cfg.MaxUnfollowsPer15m, Span: 15 * time.Minute},
+		safety.Window{Limit: cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
+	)
+	if cfg.Journal != "" {
+		// Rebuild the budget from the journal, so a restart does not reset it.
+		recs, skipped, err := safety.ReadJournalFile(cfg.Journal)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.close()
+			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
+		}
+		if skipped > 0 {
+			logger.Warn("journal ends with a partial line (the server was killed mid-write); it was skipped", "journal", cfg.Journal)
+		}
+		gate.Budget.Seed(tools.UnfollowTimes(recs, time.Now().Add(-24*time.Hour))...)
+		j, err := safety.OpenJournal(cfg.Journal)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.journal = j
+		gate.Journal = j
+	}
+	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
+	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
+	logger.Info("xfollow-mcp starting",
+		"version", version,
+		"gateway", c.Host(),
+		"sandbox", cfg.Sandbox,
+		"api_key_set", cfg.APIKey != "",
+		"tools", strings.Join(mcpserver.ToolNames(cfg.ReadOnly), ","),
+		"read_only", cfg.ReadOnly, "dry_run", cfg.DryRun, "confirm", cfg.Confirm,
+		"protected_ids", len(gate.Protected), "journal", cfg.Journal,
+	)
+	return a, nil
+}
+
+// serve runs the MCP server on stdio until stdin closes or ctx ends.
+func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	stdio := server.NewStdioServer(a.server)
+	stdio.SetErrorLogger(log.New(p.Stderr, "xfollow-mcp: stdio: ", 0))
+	// Tool calls wait on the network; mcp-go's default of 5 workers would
+	// queue the sixth concurrent call behind five slow ones.
+	server.WithWorkerPoolSize(a.cfg.Workers)(stdio)
+	server.WithQueueSize(1000)(stdio)
+	err := stdio.Listen(ctx, p.Stdin, p.Stdout)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("stdio server stopped", "err", err)
+		return 1
+	}
+	logger.Info("xfollow-mcp stopped")
+	return 0
+}
+
+// inProcess starts an in-process MCP client on the same server.
+func (a *app) inProcess(ctx context.Context) (*client.Client, error) {
+	c, err := client.NewInProcessClient(a.server)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	var ir mcp.InitializeRequest
+	ir.Params.ProtocolVersion = mcp.ProtocolVersion20251125
+	ir.Params.ClientInfo = mcp.Implementation{Name: "xfollow-mcp-cli", Version: a.version}
+	if _, err := c.Initialize(ctx, ir); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a *app) printTools(ctx context.Context, p IO) int {
+	c, err := a.inProcess(ctx)
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	out, err := json.MarshalIndent(map[string]any{"tools": res.Tools}, "", "  ")
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(p.Stdout, string(out))
+	return 0
+}
+
+// callOnce runs one tool call through the in-process server. The structured
+// result goes to stdout (exit 0); an error result's text to stderr (exit 1).
+func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
+	if !json.Valid([]byte(args)) {
+		fmt.Fprintf(p.Stderr, "[invalid_argument] the arguments are not valid JSON: pass one JSON object in single quotes, e.g. '{\"target_user_id\":\"2244994945\"}'\n")
+		return 1
+	}
+	c, err := a.inProcess(ctx)
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	res, err := a.call(ctx, c, name, json.RawMessage(args))
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	if res.IsError {
+		fmt.Fprintln(p.Stderr, resultText(res))
+		return 1
+	}
+	out, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(p.Stdout, string(out))
+	return 0
+}
+
+func (a *app) call(ctx context.Context, c *client.Client, name string, args json.RawMessage) (*mcp.CallToolResult, error) {
+	var req mcp.CallToolRequest
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		if strings.Contains(err.Error(), "not found") {
+			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// resultText is the first text content of a result.
+func resultText(res *mcp.CallToolResult) string {
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			return tc.Text
+		}
+	}
+	return ""
+}

@@ -1,0 +1,326 @@
+// Package config reads xfollow-mcp's configuration from flags and the
+// environment. Every flag has an environment twin; a flag given on the
+// command line wins over its twin. The AIsa API key is read from the
+// environment only.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variables read besides the flags' twins.
+const (
+	EnvAPIKey  = "AISA_API_KEY"
+	EnvBaseURL = "AISA_BASE_URL"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	APIKey   string
+	BaseURL  string
+	Timeout  time.Duration
+	LogLevel slog.Level
+	Sandbox  bool
+	Version  bool
+
+	ReadOnly             bool
+	DryRun               bool
+	Confirm              bool
+	Protect              []string
+	ProtectFile          string
+	Journal              string
+	MaxUnfollowsPer15m   int
+	MaxUnfollowsPerDay   int
+	SandboxUnfollowLimit int
+	Workers              int
+	undoSince            time.Duration
+}
+
+// LogValue keeps the key out of every log line.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Bool("api_key_set", c.APIKey != ""),
+		slog.String("base_url", c.BaseURL),
+		slog.Duration("timeout", c.Timeout),
+		slog.Bool("sandbox", c.Sandbox),
+		slog.Bool("read_only", c.ReadOnly),
+		slog.Bool("dry_run", c.DryRun),
+		slog.Bool("confirm", c.Confirm),
+		slog.Int("protected_ids", len(c.Protect)),
+		slog.String("journal", c.Journal),
+		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
+		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
+	)
+}
+
+// Flag describes one flag and its environment twin, for the README table
+// and the usage text.
+type Flag struct {
+	Name, Env, Default, Usage string
+}
+
+// Flags lists every flag in the order usage shows them.
+var Flags = []Flag{
+	{"sandbox", "XFOLLOW_SANDBOX", "false", "serve against the built-in simulated gateway (no key, no network)"},
+	{"timeout", "XFOLLOW_TIMEOUT", "20s", "per-attempt timeout for gateway calls (Go duration)"},
+	{"log-level", "XFOLLOW_LOG_LEVEL", "info", "log level on stderr: debug, info, warn, error"},
+	{"read-only", "XFOLLOW_READ_ONLY", "false", "register only the read-only tools"},
+	{"dry-run", "XFOLLOW_DRY_RUN", "false", "write tools run every check but send no write to the gateway"},
+	{"protect", "XFOLLOW_PROTECT", "", "comma-separated numeric X ids that must never be unfollowed"},
+	{"protect-file", "XFOLLOW_PROTECT_FILE", "", "file of protected ids, one a line, # comments"},
+	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600)"},
+	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
+	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
+	{"confirm", "XFOLLOW_CONFIRM", "false", "ask the person (MCP elicitation) before every write"},
+	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
+	{"sandbox-unfollow-limit", "XFOLLOW_SANDBOX_UNFOLLOW_LIMIT", "50", "the simulated gateway's unfollows per 15 minutes; 0 turns it off (with --sandbox)"},
+	{"version", "", "false", "print the version and exit"},
+}
+
+// Parser binds the flags to a Config.
+type Parser struct {
+	fs      *flag.FlagSet
+	cfg     *Config
+	protect string
+	level   string
+	envErrs []error
+}
+
+// NewParser makes a FlagSet whose defaults come from the environment.
+func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
+	p := &Parser{fs: flag.NewFlagSet(name, flag.ContinueOnError), cfg: &Config{}}
+	p.fs.SetOutput(out)
+	c := p.cfg
+	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
+	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
+
+	env := func(name, def string) string {
+		for _, f := range Flags {
+			if f.Name == name && f.Env != "" {
+				if v, ok := lookup(getenv, f.Env); ok {
+					return v
+				}
+			}
+		}
+		return def
+	}
+	boolVar := func(dst *bool, name string) {
+		v, err := parseBool(env(name, "false"))
+		if err != nil {
+			p.envErrs = append(p.envErrs, fmt.Errorf("%s: %v", envName(name), err))
+		}
+		p.fs.BoolVar(dst, name, v, usage(name))
+	}
+	intVar := func(dst *int, name string) {
+		v, err := strconv.Atoi(env(name, defaultOf(name)))
+		if err != nil {
+			p.envErrs = append(p.envErrs, fmt.Errorf("%s: not an integer", envName(name)))
+		}
+		p.fs.IntVar(dst, name, v, usage(name))
+	}
+	durVar := func(dst *time.Duration, name string) {
+		v, err := time.ParseDuration(env(name, defaultOf(name)))
+		if err != nil {
+			p.envErrs = append(p.envErrs, fmt.Errorf("%s: not a Go duration such as 20s", envName(name)))
+		}
+		p.fs.DurationVar(dst, name, v, usage(name))
+	}
+	boolVar(&c.Sandbox, "sandbox")
+	durVar(&c.Timeout, "timeout")
+	p.fs.StringVar(&p.level, "log-level", env("log-level", "info"), usage("log-level"))
+	boolVar(&c.ReadOnly, "read-only")
+	boolVar(&c.DryRun, "dry-run")
+	p.fs.StringVar(&p.protect, "protect", env("protect", ""), usage("protect"))
+	p.fs.StringVar(&c.ProtectFile, "protect-file", env("protect-file", ""), usage("protect-file"))
+	p.fs.StringVar(&c.Journal, "journal", env("journal", ""), usage("journal"))
+	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
+	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
+	boolVar(&c.Confirm, "confirm")
+	intVar(&c.Workers, "workers")
+	intVar(&c.SandboxUnfollowLimit, "sandbox-unfollow-limit")
+	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
+	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
+	return p
+}
+
+// FlagSet exposes the flags, for usage output.
+func (p *Parser) FlagSet() *flag.FlagSet { return p.fs }
+
+// Parse reads flags from args, which may be interleaved with positional
+// arguments (a subcommand and its operands); it returns the positionals.
+func (p *Parser) Parse(args []string) ([]string, error) {
+	var pos []string
+	rest := args
+	for len(rest) > 0 {
+		if err := p.fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		rest = p.fs.Args()
+		if len(rest) > 0 {
+			if rest[0] == "--" {
+				pos = append(pos, rest[1:]...)
+				break
+			}
+			pos = append(pos, rest[0])
+			rest = rest[1:]
+		}
+	}
+	return pos, nil
+}
+
+// Config validates and returns the configuration after Parse.
+func (p *Parser) Config() (Config, error) {
+	c := *p.cfg
+	var errs []error
+	// An environment value only matters if its flag did not override it.
+	set := map[string]bool{}
+	p.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, e := range p.envErrs {
+		name := ""
+		for _, f := range Flags {
+			if strings.HasPrefix(e.Error(), f.Env+":") && f.Env != "" {
+				name = f.Name
+			}
+		}
+		if !set[name] {
+			errs = append(errs, e)
+		}
+	}
+	switch strings.ToLower(p.level) {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info", "":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", p.level))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--timeout must be a positive duration such as 20s"))
+	}
+	if c.MaxUnfollowsPer15m < 0 || c.MaxUnfollowsPerDay < 0 {
+		errs = append(errs, fmt.Errorf("--max-unfollows-per-15m and --max-unfollows-per-day must be 0 (no limit) or more"))
+	}
+	if c.Workers < 1 || c.Workers > 100 {
+		errs = append(errs, fmt.Errorf("--workers must be from 1 to 100"))
+	}
+	ids, err := ParseIDList(p.protect)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--protect: %v", err))
+	}
+	c.Protect = ids
+	if c.ProtectFile != "" {
+		fileIDs, err := ReadProtectFile(c.ProtectFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.Protect = append(c.Protect, fileIDs...)
+	}
+	return c, errors.Join(errs...)
+}
+
+// UndoSince is the --since window for the undo subcommand.
+func (p *Parser) UndoSince() time.Duration { return p.cfg.undoSince }
+
+var idRe = regexp.MustCompile(`^[0-9]{1,19}$`)
+
+// ParseIDList reads a comma-separated list of numeric X ids.
+func ParseIDList(s string) ([]string, error) {
+	var ids []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !idRe.MatchString(part) {
+			return nil, fmt.Errorf("%q is not a numeric X user id (1-19 digits)", part)
+		}
+		ids = append(ids, part)
+	}
+	return ids, nil
+}
+
+// ReadProtectFile reads one numeric id a line; blank lines and text after #
+// are ignored.
+func ReadProtectFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--protect-file: %v", err)
+	}
+	defer f.Close()
+	var ids []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if !idRe.MatchString(line) {
+			return nil, fmt.Errorf("--protect-file %s line %d: %q is not a numeric X user id (1-19 digits)", path, n, line)
+		}
+		ids = append(ids, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--protect-file %s: %v", path, err)
+	}
+	return ids, nil
+}
+
+func lookup(getenv func(string) string, k string) (string, bool) {
+	v := getenv(k)
+	return strings.TrimSpace(v), v != ""
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true":
+		return true, nil
+	case "0", "false", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean: use true, false, 1 or 0", s)
+}
+
+func envName(name string) string {
+	for _, f := range Flags {
+		if f.Name == name {
+			return f.Env
+		}
+	}
+	return name
+}
+
+func defaultOf(name string) string {
+	for _, f := range Flags {
+		if f.Name == name {
+			return f.Default
+		}
+	}
+	return ""
+}
+
+func usage(name string) string {
+	for _, f := range Flags {
+		if f.Name == name {
+			if f.Env != "" {
+				return f.Usage + " (env " + f.Env + ")"
+			}
+			return f.Usage
+		}
+	}
+	return ""
+}

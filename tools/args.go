@@ -1,0 +1,87 @@
+package tools
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// The patterns published in the schemas; the handlers check them again.
+const (
+	idPattern       = `^[0-9]{1,19}$`
+	usernamePattern = `^@?[A-Za-z0-9_]{1,15}$`
+)
+
+var (
+	idRe       = regexp.MustCompile(idPattern)
+	usernameRe = regexp.MustCompile(usernamePattern)
+	handleRe   = regexp.MustCompile(`^@?[A-Za-z0-9_]+$`)
+)
+
+// checkID returns nil when v is a numeric X user id, or an invalid_argument
+// error that says what to send instead.
+func checkID(field, v string) error {
+	if idRe.MatchString(v) {
+		return nil
+	}
+	q := quoteArg(v)
+	switch {
+	case v == "":
+		return invalidArg("%s is empty: send %s", field, fieldHelp(field))
+	case strings.HasPrefix(v, "@") || (handleRe.MatchString(v) && strings.ContainsFunc(v, isASCIILetterOrUnderscore)):
+		return invalidArg("%s %s is a username, not a numeric id: call get_x_user with username %s and pass the id it returns", field, q, quoteArg(strings.TrimPrefix(v, "@")))
+	case strings.ContainsFunc(v, unicode.IsSpace):
+		return invalidArg("%s %s contains spaces: send the digits only, as a string, e.g. \"2244994945\"", field, q)
+	case strings.ContainsFunc(v, func(r rune) bool { return r > unicode.MaxASCII && unicode.IsDigit(r) }):
+		return invalidArg("%s %s contains non-ASCII digits: send ASCII digits 0-9 only, as a string", field, q)
+	case allASCIIDigits(v):
+		return invalidArg("%s has %d digits, but X user ids have 1 to 19: check that the id was copied whole and nothing more", field, len(v))
+	default:
+		return invalidArg("%s %s is not a numeric X user id: send %s", field, q, fieldHelp(field))
+	}
+}
+
+// checkUsername validates an optional or required handle and returns it
+// without the leading @.
+func checkUsername(field, v string) (string, error) {
+	if usernameRe.MatchString(v) {
+		return strings.TrimPrefix(v, "@"), nil
+	}
+	q := quoteArg(v)
+	switch {
+	case v == "" || v == "@":
+		return "", invalidArg("%s is empty: send %s", field, fieldHelp(field))
+	case strings.ContainsFunc(v, unicode.IsSpace):
+		return "", invalidArg("%s %s contains spaces: send the handle alone, e.g. \"TwitterDev\"", field, q)
+	case handleRe.MatchString(v):
+		return "", invalidArg("%s %s is longer than X's 15-character limit for handles: check it", field, q)
+	case strings.Contains(v, "x.com/") || strings.Contains(v, "twitter.com/"):
+		return "", invalidArg("%s %s is a profile URL: send just the handle after the last /", field, q)
+	default:
+		return "", invalidArg("%s %s is not an X handle: send %s", field, q, fieldHelp(field))
+	}
+}
+
+func isASCIILetterOrUnderscore(r rune) bool {
+	return r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+}
+
+func allASCIIDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// quoteArg quotes a caller's value for a message, cut to a sane length.
+func quoteArg(v string) string {
+	r := []rune(v)
+	if len(r) > 40 {
+		q := strconv.Quote(string(r[:40]))
+		return q[:len(q)-1] + `..."`
+	}
+	return strconv.Quote(v)
+}

@@ -1,0 +1,314 @@
+// Package tools holds everything MCP-facing about xfollow-mcp's tools: one
+// file per tool, the one helper they share (this file), the error mapping and
+// the write gate every write tool passes through.
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/invopop/jsonschema"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	schemacheck "github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+)
+
+// Spec is what a tool says about itself. Every hint is set explicitly.
+type Spec struct {
+	Name        string
+	Title       string
+	Description string
+	ReadOnly    bool
+	Destructive bool
+	Idempotent  bool
+	OpenWorld   bool
+}
+
+// Deps are what handlers need at run time.
+type Deps struct {
+	Client *aisa.Client
+	Logger *slog.Logger
+	Gate   *Gate // applies the safety controls to every write
+}
+
+// Call is one tool call in progress.
+type Call struct {
+	*Deps
+	Tool    string
+	Request mcp.CallToolRequest
+}
+
+// argsValidator is implemented by every tool's input struct: checks that a
+// JSON schema cannot express, or that deserve a more useful message.
+type argsValidator interface {
+	validate() error
+}
+
+// Tool is a defined tool: its MCP description and a handler factory.
+type Tool struct {
+	Spec
+	MCP        mcp.Tool
+	InSchema   json.RawMessage
+	OutSchema  json.RawMessage
+	properties []string
+	required   []string
+	checker    *schemacheck.Schema
+	handler    func(d *Deps) server.ToolHandlerFunc
+}
+
+// Handler returns the tool's MCP handler bound to d.
+func (t Tool) Handler(d *Deps) server.ToolHandlerFunc { return t.handler(d) }
+
+// schemaFor reflects T into an inline JSON schema: no $ref, $defs, $id or
+// $schema; additionalProperties false.
+func schemaFor[T any]() (*jsonschema.Schema, json.RawMessage) {
+	r := &jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true, Anonymous: true}
+	var zero T
+	s := r.Reflect(&zero)
+	s.Version = ""
+	s.ID = ""
+	raw, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("tools: cannot marshal schema for %T: %v", zero, err))
+	}
+	return s, raw
+}
+
+// define builds a Tool from its spec, its input and output types and its run
+// function. It panics on a programming error (a schema that does not compile,
+// a missing title), so that a bad tool fails every test rather than shipping.
+func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, c *Call, in In) (Out, error)) Tool {
+	if spec.Name == "" || spec.Title == "" || spec.Description == "" {
+		panic("tools: every tool needs a name, title and description")
+	}
+	inSchema, inRaw := schemaFor[In]()
+	_, outRaw := schemaFor[Out]()
+
+	compiler := schemacheck.NewCompiler()
+	doc, err := schemacheck.UnmarshalJSON(bytes.NewReader(inRaw))
+	if err != nil {
+		panic(fmt.Sprintf("tools: %s input schema: %v", spec.Name, err))
+	}
+	if err := compiler.AddResource("input.json", doc); err != nil {
+		panic(fmt.Sprintf("tools: %s input schema: %v", spec.Name, err))
+	}
+	checker, err := compiler.Compile("input.json")
+	if err != nil {
+		// An uncompilable schema would silently disable validation: refuse it.
+		panic(fmt.Sprintf("tools: %s input schema does not compile: %v", spec.Name, err))
+	}
+
+	t := mcp.NewToolWithRawSchema(spec.Name, spec.Description, inRaw)
+	t.Title = spec.Title
+	t.RawOutputSchema = outRaw
+	t.Annotations = mcp.ToolAnnotation{
+		Title:           spec.Title,
+		ReadOnlyHint:    mcp.ToBoolPtr(spec.ReadOnly),
+		DestructiveHint: mcp.ToBoolPtr(spec.Destructive),
+		IdempotentHint:  mcp.ToBoolPtr(spec.Idempotent),
+		OpenWorldHint:   mcp.ToBoolPtr(spec.OpenWorld),
+	}
+
+	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw, checker: checker}
+	for pair := inSchema.Properties.Oldest(); pair != nil; pair = pair.Next() {
+		tool.properties = append(tool.properties, pair.Key)
+	}
+	tool.required = slices.Clone(inSchema.Required)
+
+	tool.handler = func(d *Deps) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
+			start := time.Now()
+			call := &Call{Deps: d, Tool: spec.Name, Request: req}
+			defer func() {
+				if p := recover(); p != nil {
+					d.Logger.Error("tool handler panicked", "tool", spec.Name, "panic", scrubPanic(d, p), "stack", string(debug.Stack()))
+					res = errorResult(&ToolError{Code: CodeInternal,
+						Msg: "the server hit an unexpected fault handling this call and did not complete it; nothing is known to have changed, so check the state (for example with check_x_follow_relationship) before retrying once"})
+				}
+				logCall(d.Logger, spec.Name, start, res)
+			}()
+			in, err := decodeArgs[In](&tool, argumentBytes(req))
+			if err != nil {
+				return errorResult(err), nil
+			}
+			out, err := run(ctx, call, in)
+			if err != nil {
+				var ask *needInput
+				if errors.As(err, &ask) {
+					return ask.result, nil
+				}
+				return errorResult(err), nil
+			}
+			return successResult(out)
+		}
+	}
+	return tool
+}
+
+// argumentBytes returns the call's arguments as JSON, exactly as sent when
+// the request came over the wire.
+func argumentBytes(req mcp.CallToolRequest) []byte {
+	switch a := req.GetRawArguments().(type) {
+	case json.RawMessage:
+		return a
+	case []byte:
+		return a
+	case nil:
+		return nil
+	default:
+		b, err := json.Marshal(a)
+		if err != nil {
+			return []byte("null")
+		}
+		return b
+	}
+}
+
+// decodeArgs validates raw against the tool's schema, with a corrective
+// message for each way it can be wrong, then decodes it strictly and runs the
+// input's own checks.
+func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
+	var in In
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		trimmed = []byte("{}")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &fields); err != nil || fields == nil {
+		return in, invalidArg("the arguments must be a JSON object, e.g. %s", exampleArgs(t))
+	}
+	// Unknown fields, sorted so the message is stable.
+	var unknown []string
+	for k := range fields {
+		if !slices.Contains(t.properties, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return in, invalidArg("unknown argument %s; %s takes only %s", quoteList(unknown), t.Name, quoteList(t.properties))
+	}
+	for _, k := range t.required {
+		if _, ok := fields[k]; !ok {
+			return in, invalidArg("missing required argument %q: send %s", k, fieldHelp(k))
+		}
+	}
+	for _, k := range t.properties {
+		if v, ok := fields[k]; ok && string(bytes.TrimSpace(v)) == "null" {
+			return in, invalidArg("%s is null: send %s, or leave it out if it is optional", k, fieldHelp(k))
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			field := te.Field
+			if i := strings.IndexAny(field, ".["); i > 0 {
+				field = field[:i]
+			}
+			if field == "target_user_id" || field == "target_user_ids" {
+				return in, invalidArg("%s must hold strings, not a JSON %s: pass the id as a string, e.g. \"2244994945\" (X ids exceed what JSON numbers carry exactly)", field, te.Value)
+			}
+			return in, invalidArg("%s must be %s, not a JSON %s: send %s", field, jsonKind(te.Type.Kind().String()), te.Value, fieldHelp(field))
+		}
+		return in, invalidArg("the arguments could not be read (%s): send a JSON object such as %s", shorten(err.Error(), 80), exampleArgs(t))
+	}
+	// The input's own checks give the most specific message; run them first.
+	if err := in.validate(); err != nil {
+		return in, err
+	}
+	// Then the published schema itself, as a net for anything the checks
+	// above do not cover.
+	inst, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
+	if err == nil {
+		err = t.checker.Validate(inst)
+	}
+	if err != nil {
+		return in, invalidArg("the arguments do not match the tool's input schema (%s): send a JSON object such as %s", shorten(oneLine(err.Error()), 160), exampleArgs(t))
+	}
+	return in, nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "int", "int64", "int32", "uint", "float64":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	case "struct", "map":
+		return "an object"
+	}
+	return "of another type"
+}
+
+func quoteList(ks []string) string {
+	q := make([]string, len(ks))
+	for i, k := range ks {
+		q[i] = fmt.Sprintf("%q", k)
+	}
+	return strings.Join(q, ", ")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// shorten cuts s to n runes.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "..."
+}
+
+// successResult renders a tool's output as structuredContent plus the same
+// JSON as text.
+func successResult(out any) (*mcp.CallToolResult, error) {
+	text, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	return mcp.NewToolResultStructured(out, string(text)), nil
+}
+
+func logCall(l *slog.Logger, name string, start time.Time, res *mcp.CallToolResult) {
+	if l == nil || !l.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	outcome := "ok"
+	if res != nil && res.IsError {
+		outcome = "error"
+		if len(res.Content) > 0 {
+			if tc, ok := res.Content[0].(mcp.TextContent); ok {
+				outcome = errorCodeOf(tc.Text)
+			}
+		}
+	}
+	l.Info("tool call", "tool", name, "outcome", outcome, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// scrubPanic renders a panic value without the API key in it.
+func scrubPanic(d *Deps, p any) string {
+	s := fmt.Sprint(p)
+	if d != nil && d.Client != nil {
+		s = d.Client.Scrub(s)
+	}
+	return s
+}
