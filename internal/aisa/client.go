@@ -447,13 +447,11 @@ func (c *Client) parseRetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
+	if isDigits(v) {
 		const maxSecs = int64(1<<62) / int64(time.Second)
-		if n > maxSecs {
-			n = maxSecs
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > maxSecs {
+			n = maxSecs // absurdly large: far above any cap, so never slept
 		}
 		return time.Duration(n) * time.Second
 	}
@@ -527,4 +525,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
