@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Drives the built server with the pinned MCP Inspector CLI (an independent,
+# TypeScript-based client that validates structuredContent against each
+# tool's output schema): tools/list with --strict, then one call of every
+# tool in sandbox mode, then an invalid call that must come back isError.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin="${1:?usage: inspector.sh PATH_TO_BINARY}"
+I=node_modules/.bin/mcp-inspector
+[ -x "$I" ] || { echo "inspector.sh: run 'npm ci' first" >&2; exit 1; }
+
+fail=0
+run() { # expected-exit description args...
+  local want="$1" what="$2"; shift 2
+  local out rc=0
+  out=$("$I" --cli -q --format json "$@" 2>&1) || rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL inspector: $what: exit $rc, want $want: $out" >&2
+    fail=1
+  else
+    echo "ok   inspector: $what"
+  fi
+}
+
+run 0 "tools/list --strict" --method tools/list --strict -- "$bin" --sandbox
+
+call() { # tool json
+  run 0 "tools/call $1" --method tools/call --tool-name "$1" --tool-args-json "$2" -- "$bin" --sandbox
+}
+call unfollow_x_user '{"target_user_id":"2244994945","expected_username":"TwitterDev"}'
+call unfollow_x_users '{"target_user_ids":["2244994945","783214"]}'
+call follow_x_user '{"target_user_id":"1500000000000000001"}'
+call get_x_user '{"username":"@TwitterDev"}'
+call check_x_follow_relationship '{"source_username":"xfollow_sandbox","target_username":"TwitterDev"}'
+call list_x_following '{"username":"xfollow_sandbox","page_size":20}'
+call list_x_followers '{"username":"xfollow_sandbox"}'
+call link_x_account '{"scopes":["follows.write","tweet.read","users.read"]}'
+run 0 "tools/call unfollow_x_user --dry-run" --method tools/call --tool-name unfollow_x_user \
+  --tool-args-json '{"target_user_id":"12"}' -- "$bin" --sandbox --dry-run
+run 5 "invalid id is an error result" --method tools/call --tool-name unfollow_x_user \
+  --tool-args-json '{"target_user_id":"@TwitterDev"}' -- "$bin" --sandbox
+run 5 "read-only hides write tools" --method tools/call --tool-name unfollow_x_user \
+  --tool-args-json '{"target_user_id":"12"}' -- "$bin" --sandbox --read-only
+
+if [ "$fail" != 0 ]; then
+  echo "inspector: FAILED" >&2
+  exit 1
+fi
+echo "inspector: all checks passed"
