@@ -220,7 +220,15 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	)
 	if cfg.Journal != "" {
 		// Rebuild the budget from the journal, so a restart does not reset it.
-		recs, skipped, err := safety.ReadJournalFile(cfg.Journal)
+		var recs []safety.Record
+		var skipped int
+		var err error
+		if st, serr := os.Stat(cfg.Journal); serr == nil && !st.Mode().IsRegular() {
+			// A device or pipe has no history to read (and reading one may never end).
+			logger.Warn("journal is not a regular file; the budget starts empty", "journal", cfg.Journal)
+		} else {
+			recs, skipped, err = safety.ReadJournalFile(cfg.Journal)
+		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
