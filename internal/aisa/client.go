@@ -297,8 +297,9 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	requestID := res.Header.Get("X-Request-Id")
 	raw, err := io.ReadAll(io.LimitReader(res.Body, MaxBodyBytes+1))
 	if err != nil {
+		// The connection broke mid-body: a transport failure, retried like
+		// one (the status line alone proves nothing).
 		e := c.transportError(ctx, actx, err)
-		e.Status = res.StatusCode
 		e.RequestID = requestID
 		return nil, e
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +28,14 @@ func TestEveryToolOverStdio(t *testing.T) {
 		t.Run(pv.name, func(t *testing.T) {
 			t.Parallel()
 			gw := newGateway(t, sandbox.Options{})
-			p := start(t, gw, serverOpts{protocol: pv.pin})
+			journal := filepath.Join(t.TempDir(), "journal.jsonl")
+			p := start(t, gw, serverOpts{protocol: pv.pin, args: []string{"--journal", journal, "--log-level", "debug"}})
+			t.Cleanup(func() {
+				raw, _ := os.ReadFile(journal)
+				if len(raw) == 0 || strings.Contains(string(raw), testKey) {
+					t.Errorf("journal empty or holding the key: %d bytes", len(raw))
+				}
+			})
 			init := p.session.InitializeResult()
 			if init.ProtocolVersion != pv.want {
 				t.Errorf("protocol = %s, want %s", init.ProtocolVersion, pv.want)
