@@ -65,6 +65,7 @@ type Tool struct {
 	required   []string
 	checker    *schemacheck.Schema
 	handler    func(d *Deps) server.ToolHandlerFunc
+	decode     func(raw []byte) (any, error) // argument validation alone, for tests and fuzzing
 }
 
 // Handler returns the tool's MCP handler bound to d.
@@ -125,6 +126,7 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 		tool.properties = append(tool.properties, pair.Key)
 	}
 	tool.required = slices.Clone(inSchema.Required)
+	tool.decode = func(raw []byte) (any, error) { return decodeArgs[In](&tool, raw) }
 
 	tool.handler = func(d *Deps) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {

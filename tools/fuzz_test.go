@@ -1,0 +1,88 @@
+package tools
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+)
+
+// FuzzToolArguments feeds arbitrary bytes to every tool's argument
+// validation: it must never panic, every refusal must be an
+// [invalid_argument], and nothing outside the published patterns is ever
+// accepted.
+func FuzzToolArguments(f *testing.F) {
+	for _, s := range []string{
+		`{"target_user_id":"2244994945"}`, `{"target_user_id":2244994945}`, `{"target_user_id":"@jack"}`,
+		`{"target_user_id":"12","expected_username":"@jack"}`, `{"target_user_ids":["1","2"]}`,
+		`{"username":"TwitterDev"}`, `{"username":"x","cursor":"abc","page_size":20}`,
+		`{"source_username":"a","target_username":"b"}`, `{"scopes":["follows.write"]}`,
+		`{}`, `null`, `[]`, `"x"`, `{"target_user_id":"١٢"}`, `{"target_user_id":"12\u0000"}`,
+		`{"target_user_id":"1","target_user_id":"@x"}`, `{"page_size":1e400,"username":"a"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	all := All()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, tl := range all {
+			v, err := tl.decode(data)
+			if err != nil {
+				var te *ToolError
+				if !errors.As(err, &te) || te.Code != CodeInvalidArgument {
+					t.Fatalf("%s: refusal is not [invalid_argument]: %v", tl.Name, err)
+				}
+				continue
+			}
+			raw, _ := json.Marshal(v)
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatalf("%s: %v", tl.Name, err)
+			}
+			checkAccepted(t, tl.Name, m)
+		}
+	})
+}
+
+func checkAccepted(t *testing.T, tool string, m map[string]any) {
+	t.Helper()
+	for k, v := range m {
+		switch k {
+		case "target_user_id":
+			if s, _ := v.(string); !idRe.MatchString(s) {
+				t.Fatalf("%s accepted target_user_id %q", tool, s)
+			}
+		case "target_user_ids":
+			list, _ := v.([]any)
+			if len(list) < 1 || len(list) > maxBatch {
+				t.Fatalf("%s accepted %d ids", tool, len(list))
+			}
+			seen := map[string]bool{}
+			for _, x := range list {
+				s, _ := x.(string)
+				if !idRe.MatchString(s) || seen[s] {
+					t.Fatalf("%s accepted id %q in a batch", tool, s)
+				}
+				seen[s] = true
+			}
+		case "username", "source_username", "target_username":
+			if s, _ := v.(string); !usernameRe.MatchString(s) {
+				t.Fatalf("%s accepted %s %q", tool, k, s)
+			}
+		case "expected_username":
+			if s, _ := v.(string); s != "" && !usernameRe.MatchString(s) {
+				t.Fatalf("%s accepted expected_username %q", tool, s)
+			}
+		case "page_size":
+			if n, _ := v.(float64); n != 0 && (n < 20 || n > 200) {
+				t.Fatalf("%s accepted page_size %v", tool, n)
+			}
+		case "scopes":
+			list, _ := v.([]any)
+			for _, x := range list {
+				if s, _ := x.(string); !slices.Contains(linkScopes, s) {
+					t.Fatalf("%s accepted scope %q", tool, s)
+				}
+			}
+		}
+	}
+}
