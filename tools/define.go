@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/invopop/jsonschema"
@@ -63,7 +64,7 @@ type Tool struct {
 	OutSchema  json.RawMessage
 	properties []string
 	required   []string
-	checker    *schemacheck.Schema
+	checker    func() (*schemacheck.Schema, error)
 	handler    func(d *Deps) server.ToolHandlerFunc
 	decode     func(raw []byte) (any, error) // argument validation alone, for tests and fuzzing
 }
@@ -96,20 +97,6 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 	inSchema, inRaw := schemaFor[In]()
 	_, outRaw := schemaFor[Out]()
 
-	compiler := schemacheck.NewCompiler()
-	doc, err := schemacheck.UnmarshalJSON(bytes.NewReader(inRaw))
-	if err != nil {
-		panic(fmt.Sprintf("tools: %s input schema: %v", spec.Name, err))
-	}
-	if err := compiler.AddResource("input.json", doc); err != nil {
-		panic(fmt.Sprintf("tools: %s input schema: %v", spec.Name, err))
-	}
-	checker, err := compiler.Compile("input.json")
-	if err != nil {
-		// An uncompilable schema would silently disable validation: refuse it.
-		panic(fmt.Sprintf("tools: %s input schema does not compile: %v", spec.Name, err))
-	}
-
 	t := mcp.NewToolWithRawSchema(spec.Name, spec.Description, inRaw)
 	t.Title = spec.Title
 	t.RawOutputSchema = outRaw
@@ -121,7 +108,11 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 		OpenWorldHint:   mcp.ToBoolPtr(spec.OpenWorld),
 	}
 
-	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw, checker: checker}
+	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw}
+	// Compiling a schema validates it against the JSON Schema meta-schema,
+	// which costs more than the rest of start-up; it is done on the tool's
+	// first call instead (TestInputSchemasCompile proves each compiles).
+	tool.checker = sync.OnceValues(func() (*schemacheck.Schema, error) { return compileSchema(inRaw) })
 	for pair := inSchema.Properties.Oldest(); pair != nil; pair = pair.Next() {
 		tool.properties = append(tool.properties, pair.Key)
 	}
@@ -156,6 +147,25 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 		}
 	}
 	return tool
+}
+
+// compileSchema compiles a raw JSON schema for validation.
+func compileSchema(raw []byte) (*schemacheck.Schema, error) {
+	doc, err := schemacheck.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	c := schemacheck.NewCompiler()
+	if err := c.AddResource("input.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("input.json")
+}
+
+// CompileInputSchema compiles the tool's input schema now, for tests.
+func (t Tool) CompileInputSchema() error {
+	_, err := t.checker()
+	return err
 }
 
 // argumentBytes returns the call's arguments as JSON, exactly as sent when
@@ -233,9 +243,14 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 	}
 	// Then the published schema itself, as a net for anything the checks
 	// above do not cover.
+	checker, err := t.checker()
+	if err != nil {
+		// An uncompilable schema must never silently disable validation.
+		panic(fmt.Sprintf("tools: %s input schema does not compile: %v", t.Name, err))
+	}
 	inst, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
 	if err == nil {
-		err = t.checker.Validate(inst)
+		err = checker.Validate(inst)
 	}
 	if err != nil {
 		return in, invalidArg("the arguments do not match the tool's input schema (%s): send a JSON object such as %s", shorten(oneLine(err.Error()), 160), exampleArgs(t))

@@ -45,7 +45,7 @@ func (s *syncBuffer) String() string {
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	sb      *sandbox.Sandbox // nil when a custom gateway is used
 	gate    *tools.Gate
 	client  *client.Client
@@ -65,7 +65,7 @@ type harnessOpts struct {
 
 // newHarness starts a gateway (the sandbox unless o.gateway is set), builds
 // the real server on it, and connects mcp-go's in-process client.
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}}
 	var handler http.Handler = o.gateway
@@ -196,7 +196,7 @@ func textOf(res *mcp.CallToolResult) string {
 
 var outputCheckers sync.Map // tool name -> *schemacheck.Schema
 
-func outputChecker(t *testing.T, name string) *schemacheck.Schema {
+func outputChecker(t testing.TB, name string) *schemacheck.Schema {
 	if v, ok := outputCheckers.Load(name); ok {
 		return v.(*schemacheck.Schema)
 	}
@@ -223,7 +223,7 @@ func outputChecker(t *testing.T, name string) *schemacheck.Schema {
 	return nil
 }
 
-func structured(t *testing.T, name string, res *mcp.CallToolResult) map[string]any {
+func structured(t testing.TB, name string, res *mcp.CallToolResult) map[string]any {
 	t.Helper()
 	raw, err := json.Marshal(res.StructuredContent)
 	if err != nil {

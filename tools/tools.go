@@ -1,8 +1,12 @@
 package tools
 
-// All returns every tool, in the order tools/list shows them. This is the
-// one list of tools.
-func All() []Tool {
+import "sync"
+
+// All returns every tool. This is the one list of tools. The tools are built
+// once (reflecting their schemas costs milliseconds) and are immutable.
+func All() []Tool { return all() }
+
+var all = sync.OnceValue(func() []Tool {
 	return []Tool{
 		unfollowXUser(),
 		unfollowXUsers(),
@@ -13,7 +17,7 @@ func All() []Tool {
 		listXFollowers(),
 		linkXAccount(),
 	}
-}
+})
 
 // Allowed reports whether t may be registered: in read-only mode only the
 // tools whose readOnlyHint is true, derived from the annotations alone.

@@ -120,3 +120,13 @@ func TestIDPatternSurvivesReflection(t *testing.T) {
 		}
 	}
 }
+
+// TestInputSchemasCompile: every input schema compiles with the validator
+// (it is compiled lazily at run time, so prove it here).
+func TestInputSchemasCompile(t *testing.T) {
+	for _, tl := range tools.All() {
+		if err := tl.CompileInputSchema(); err != nil {
+			t.Errorf("%s: %v", tl.Name, err)
+		}
+	}
+}

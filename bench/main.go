@@ -1,0 +1,651 @@
+// Command bench measures xfollow-mcp's start-up, call overhead, concurrency,
+// memory and batch speed against floors taken in the same run, prints a
+// table and writes docs/BENCHMARKS.md.
+//
+//	go run ./bench            # full run, about a minute
+//	go run ./bench -quick     # fewer repetitions, for a smoke test
+//
+// Every figure is a median over repeated runs; every comparison is a ratio
+// of figures taken in this run, since absolute times move between machines.
+// All traffic stays on loopback: the gateway is the project's sandbox.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
+)
+
+//go:embed notes.md
+var notes string
+
+func main() {
+	quick := flag.Bool("quick", false, "fewer repetitions (smoke test; figures are noisier)")
+	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report ('' to skip)")
+	flag.Parse()
+	if err := run(*quick, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name, figure, target string
+	pass                 bool
+	note                 string
+}
+
+func run(quick bool, out string) error {
+	reps := map[string]int{"cold": 21, "calls": 2000, "conc": 7, "mem": 10000, "batch": 7}
+	if quick {
+		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3}
+	}
+	dir, err := os.MkdirTemp("", "xfollow-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ours := filepath.Join(dir, "xfollow-mcp")
+	floor := filepath.Join(dir, "floor")
+	for bin, pkg := range map[string]string{ours: ".", floor: "./bench/floor"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", pkg, err)
+		}
+	}
+
+	var results []result
+	fmt.Fprintln(os.Stderr, "1/5 cold start")
+	r, err := coldStart(ours, floor, reps["cold"])
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
+
+	fmt.Fprintln(os.Stderr, "2/5 call overhead")
+	r2, err := callOverhead(ours, floor, reps["calls"])
+	if err != nil {
+		return err
+	}
+	results = append(results, r2...)
+
+	fmt.Fprintln(os.Stderr, "3/5 concurrency")
+	r, err = concurrency(ours, reps["conc"])
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
+
+	fmt.Fprintln(os.Stderr, "4/5 memory")
+	r2, err = memory(ours, reps["mem"])
+	if err != nil {
+		return err
+	}
+	results = append(results, r2...)
+
+	fmt.Fprintln(os.Stderr, "5/5 batch")
+	r, err = batch(ours, reps["batch"])
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
+
+	table := renderTable(results)
+	fmt.Println(table)
+	if out != "" {
+		if err := os.WriteFile(out, []byte(report(table, quick)), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "wrote", out)
+	}
+	return nil
+}
+
+// ourArgs lifts the unfollow budget (0 means no limit) so that thousands of
+// calls can be measured; everything else is the default configuration.
+var ourArgs = []string{"--max-unfollows-per-15m", "0", "--max-unfollows-per-day", "0"}
+
+func gateway(o sandbox.Options) (*httptest.Server, string) {
+	o.UnfollowLimit = -1
+	srv := httptest.NewServer(sandbox.New(o))
+	return srv, srv.URL + sandbox.BasePath
+}
+
+// --- a minimal JSON-RPC stdio driver (the same for both servers) ---
+
+type proc struct {
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	mu      sync.Mutex
+	wmu     sync.Mutex
+	pending map[int64]chan json.RawMessage
+	next    atomic.Int64
+	done    chan struct{}
+}
+
+func spawn(bin string, args, env []string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stderr = io.Discard
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, in: in, pending: map[int64]chan json.RawMessage{}, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(outPipe)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var msg struct {
+				ID     *int64          `json:"id"`
+				Result json.RawMessage `json:"result"`
+				Error  json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal(sc.Bytes(), &msg) != nil || msg.ID == nil {
+				continue // notifications
+			}
+			p.mu.Lock()
+			ch := p.pending[*msg.ID]
+			delete(p.pending, *msg.ID)
+			p.mu.Unlock()
+			if ch != nil {
+				if msg.Error != nil {
+					ch <- nil
+				} else {
+					ch <- append(json.RawMessage(nil), msg.Result...)
+				}
+			}
+		}
+	}()
+	return p, nil
+}
+
+func (p *proc) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_, err = p.in.Write(append(b, '\n'))
+	return err
+}
+
+func (p *proc) request(method string, params any) (json.RawMessage, error) {
+	id := p.next.Add(1)
+	ch := make(chan json.RawMessage, 1)
+	p.mu.Lock()
+	p.pending[id] = ch
+	p.mu.Unlock()
+	if err := p.send(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params}); err != nil {
+		return nil, err
+	}
+	select {
+	case res := <-ch:
+		if res == nil {
+			return nil, fmt.Errorf("%s: JSON-RPC error", method)
+		}
+		return res, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s: server exited", method)
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("%s: no answer in 30s", method)
+	}
+}
+
+func (p *proc) initialize() error {
+	_, err := p.request("initialize", map[string]any{
+		"protocolVersion": "2025-11-25",
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "bench", "version": "0"},
+	})
+	if err != nil {
+		return err
+	}
+	return p.send(map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"})
+}
+
+func (p *proc) call(tool string, args any) error {
+	res, err := p.request("tools/call", map[string]any{"name": tool, "arguments": args})
+	if err != nil {
+		return err
+	}
+	var r struct {
+		IsError bool `json:"isError"`
+	}
+	if json.Unmarshal(res, &r) != nil || r.IsError {
+		return fmt.Errorf("%s: error result %s", tool, res)
+	}
+	return nil
+}
+
+func (p *proc) close() {
+	_ = p.in.Close()
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+	_ = p.cmd.Wait()
+}
+
+func (p *proc) rssKiB() int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return -1
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// --- 1. cold start ---
+
+func coldStart(ours, floor string, n int) (result, error) {
+	_, url := gateway(sandbox.Options{})
+	env := []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + url}
+	once := func(bin string, args []string) (time.Duration, error) {
+		start := time.Now()
+		p, err := spawn(bin, args, env)
+		if err != nil {
+			return 0, err
+		}
+		defer p.close()
+		if err := p.initialize(); err != nil {
+			return 0, err
+		}
+		if _, err := p.request("tools/list", map[string]any{}); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	var a, b []time.Duration
+	for i := 0; i < n; i++ { // interleaved, so drift hits both alike
+		d, err := once(ours, ourArgs)
+		if err != nil {
+			return result{}, err
+		}
+		a = append(a, d)
+		d, err = once(floor, nil)
+		if err != nil {
+			return result{}, err
+		}
+		b = append(b, d)
+	}
+	ma, mb := median(a), median(b)
+	ratio := float64(ma) / float64(mb)
+	return result{
+		name:   "cold start: spawn, initialize, tools/list",
+		figure: fmt.Sprintf("%s vs floor %s = %.2fx", ms(ma), ms(mb), ratio),
+		target: "<= 1.3x the bare mcp-go floor",
+		pass:   ratio <= 1.3,
+		note:   fmt.Sprintf("median of %d spawns each", n),
+	}, nil
+}
+
+// --- 2. call overhead ---
+
+func callOverhead(ours, floor string, n int) ([]result, error) {
+	srv, url := gateway(sandbox.Options{})
+	defer srv.Close()
+	p, err := spawn(ours, ourArgs, []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + url})
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	if err := p.initialize(); err != nil {
+		return nil, err
+	}
+	f, err := spawn(floor, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	if err := f.initialize(); err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	body := []byte(`{"target_user_id":"2244994945","aisa_api_key":"bench"}`)
+	httpPost := func() error {
+		req, _ := http.NewRequest(http.MethodPost, url+"/twitter/unfollow_twitter", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer bench")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		return nil
+	}
+	args := map[string]any{"target_user_id": "2244994945"}
+	echo := map[string]any{"text": "2244994945"}
+	ops := []func() error{
+		func() error { return p.call("unfollow_x_user", args) },
+		httpPost,
+		func() error { return f.call("echo", echo) },
+	}
+	// Warm up connections and caches.
+	for i := 0; i < 100; i++ {
+		for _, op := range ops {
+			if err := op(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	samples := make([][]time.Duration, len(ops))
+	for i := 0; i < n; i++ { // interleaved
+		for j, op := range ops {
+			start := time.Now()
+			if err := op(); err != nil {
+				return nil, err
+			}
+			samples[j] = append(samples[j], time.Since(start))
+		}
+	}
+	ourMed, httpMed, mcpMed := median(samples[0]), median(samples[1]), median(samples[2])
+	ratio := float64(ourMed) / float64(httpMed+mcpMed)
+	return []result{{
+		name:   "call overhead: tools/call unfollow_x_user, loopback gateway",
+		figure: fmt.Sprintf("%s vs HTTP floor %s + mcp-go floor %s = %.2fx", us(ourMed), us(httpMed), us(mcpMed), ratio),
+		target: "<= 1.5x (HTTP floor + mcp-go floor)",
+		pass:   ratio <= 1.5,
+		note:   fmt.Sprintf("median of %d sequential calls each, interleaved", n),
+	}}, nil
+}
+
+// --- 3. concurrency ---
+
+func concurrency(ours string, reps int) (result, error) {
+	const total, inFlight = 200, 50
+	const latency = 50 * time.Millisecond
+	srv, url := gateway(sandbox.Options{Latency: latency})
+	defer srv.Close()
+	p, err := spawn(ours, ourArgs, []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + url})
+	if err != nil {
+		return result{}, err
+	}
+	defer p.close()
+	if err := p.initialize(); err != nil {
+		return result{}, err
+	}
+	ideal := time.Duration((total+inFlight-1)/inFlight) * latency
+	var runs []time.Duration
+	for r := 0; r < reps; r++ {
+		sem := make(chan struct{}, inFlight)
+		var wg sync.WaitGroup
+		var failed atomic.Int32
+		start := time.Now()
+		for i := 0; i < total; i++ {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := p.call("unfollow_x_user", map[string]any{"target_user_id": "2244994945"}); err != nil {
+					failed.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			return result{}, errors.New("concurrency: calls failed")
+		}
+		runs = append(runs, time.Since(start))
+	}
+	m := median(runs)
+	eff := float64(ideal) / float64(m)
+	return result{
+		name:   "concurrency: 200 calls, 50 in flight, gateway answers in 50 ms",
+		figure: fmt.Sprintf("%s vs ideal %s = %.0f%% of the ideal rate (%.0f calls/s)", ms(m), ms(ideal), eff*100, float64(total)/m.Seconds()),
+		target: ">= 80% of the ideal rate",
+		pass:   eff >= 0.8,
+		note:   fmt.Sprintf("median of %d runs; stdio worker pool 64 (--workers)", reps),
+	}, nil
+}
+
+// --- 4. memory ---
+
+func memory(ours string, n int) ([]result, error) {
+	srv, url := gateway(sandbox.Options{})
+	defer srv.Close()
+	p, err := spawn(ours, ourArgs, []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + url})
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	if err := p.initialize(); err != nil {
+		return nil, err
+	}
+	if _, err := p.request("tools/list", map[string]any{}); err != nil {
+		return nil, err
+	}
+	time.Sleep(200 * time.Millisecond)
+	idle := p.rssKiB()
+	if idle < 0 {
+		return []result{{name: "memory", figure: "not measured: no /proc on this OS", target: "< 25 MiB after 10,000 calls"}}, nil
+	}
+	const workers = 8
+	var samples []int
+	step := n / 10
+	for done := 0; done < n; done += step {
+		var wg sync.WaitGroup
+		var failed atomic.Int32
+		per := step / workers
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < per; i++ {
+					if err := p.call("unfollow_x_user", map[string]any{"target_user_id": "2244994945"}); err != nil {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			return nil, errors.New("memory: calls failed")
+		}
+		samples = append(samples, p.rssKiB())
+	}
+	final := samples[len(samples)-1]
+	// Trend: the least-squares slope of the samples, as growth over the run.
+	growth := int(slope(samples) * float64(len(samples)-1))
+	flat := growth <= 1024 // under 1 MiB over the whole run
+	return []result{
+		{
+			name:   "memory: resident set idle, then after the calls",
+			figure: fmt.Sprintf("idle %s; after %d calls %s", mib(idle), n, mib(final)),
+			target: "< 25 MiB after 10,000 calls",
+			pass:   final < 25<<10,
+			note:   fmt.Sprintf("VmRSS, %d calls from %d concurrent callers", n, workers),
+		},
+		{
+			name:   "memory: growth trend across the run",
+			figure: fmt.Sprintf("samples every %d calls (MiB): %s; fitted trend %s over the run", step, mibList(samples), mib(growth)),
+			target: "no growth trend (fitted trend under 1 MiB over the run)",
+			pass:   flat,
+		},
+	}, nil
+}
+
+// slope is the least-squares slope of ys against their index.
+func slope(ys []int) float64 {
+	n := float64(len(ys))
+	var sx, sy, sxx, sxy float64
+	for i, y := range ys {
+		x := float64(i)
+		sx += x
+		sy += float64(y)
+		sxx += x * x
+		sxy += x * float64(y)
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / d
+}
+
+// --- 5. batch ---
+
+func batch(ours string, reps int) (result, error) {
+	srv, url := gateway(sandbox.Options{})
+	defer srv.Close()
+	p, err := spawn(ours, ourArgs, []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + url})
+	if err != nil {
+		return result{}, err
+	}
+	defer p.close()
+	if err := p.initialize(); err != nil {
+		return result{}, err
+	}
+	ids := make([]string, 50)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("17%017d", i+1)
+	}
+	var one, many []time.Duration
+	for r := 0; r < reps; r++ {
+		start := time.Now()
+		if err := p.call("unfollow_x_users", map[string]any{"target_user_ids": ids}); err != nil {
+			return result{}, err
+		}
+		one = append(one, time.Since(start))
+		start = time.Now()
+		for _, id := range ids {
+			if err := p.call("unfollow_x_user", map[string]any{"target_user_id": id}); err != nil {
+				return result{}, err
+			}
+		}
+		many = append(many, time.Since(start))
+	}
+	mo, mm := median(one), median(many)
+	return result{
+		name:   "batch: 50 unfollows as one unfollow_x_users vs 50 unfollow_x_user calls",
+		figure: fmt.Sprintf("%s vs %s: the batch takes %.2fx the time of single calls", ms(mo), ms(mm), float64(mo)/float64(mm)),
+		target: "reported (no target set)",
+		pass:   true,
+		note:   fmt.Sprintf("median of %d runs; sandbox rate limit off; single calls sent one after another", reps),
+	}, nil
+}
+
+// --- output ---
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+func mib(kib int) string        { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func mibList(kibs []int) string {
+	var s []string
+	for _, k := range kibs {
+		s = append(s, fmt.Sprintf("%.1f", float64(k)/1024))
+	}
+	return strings.Join(s, " ")
+}
+
+func renderTable(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| measure | figure | target | met |\n|---|---|---|---|\n")
+	for _, r := range rs {
+		met := "yes"
+		if !r.pass {
+			met = "**no**"
+		}
+		fig := r.figure
+		if r.note != "" {
+			fig += " (" + r.note + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.name, fig, r.target, met)
+	}
+	return b.String()
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				mem = fmt.Sprintf(", %.0f GiB RAM", float64(n)/(1<<20))
+			}
+		}
+	}
+	kernel := ""
+	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
+		kernel = ", " + strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%s, %d cores%s%s, %s %s/%s", cpu, runtime.NumCPU(), mem, kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func report(table string, quick bool) string {
+	cmd := "go run ./bench"
+	if quick {
+		cmd += " -quick"
+	}
+	return fmt.Sprintf(`# Benchmarks
+
+Written by `+"`%s`"+` on %s.
+
+Machine: %s.
+
+Every figure is a median over repeated runs, and every comparison is a ratio of figures taken in the same run.
+The gateway is the project's sandbox on loopback; the unfollow budget is lifted with its flags
+(`+"`--max-unfollows-per-15m 0 --max-unfollows-per-day 0`"+`); everything else is the default configuration, logging
+included. The floors are a bare mcp-go stdio server with one trivial tool, built by the benchmark from the same
+mcp-go version (`+"`bench/floor`"+`), and a plain Go HTTP POST of the same request to the same gateway.
+Each server is driven by the same minimal JSON-RPC client over its stdin and stdout, at protocol 2025-11-25.
+
+%s
+%s`, cmd, time.Now().UTC().Format("2006-01-02"), machine(), table, notes)
+}
