@@ -439,7 +439,9 @@ func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*resp
 		}
 		return nil, e
 	}
-	return &response{body: top, data: env.Data, requestID: requestID}, nil
+	// Take data by its exact name: encoding/json matches struct fields
+	// case-insensitively, and a success must rest on the documented key.
+	return &response{body: top, data: top["data"], requestID: requestID}, nil
 }
 
 // parseRetryAfter reads Retry-After as delay-seconds or an HTTP date.

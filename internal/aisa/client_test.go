@@ -142,6 +142,8 @@ func TestUnfollowEnvelopes(t *testing.T) {
 		{"error object in 200", 200, `{"error":{"type":"api_error","code":"boom","message":"m"},"data":{"following":false}}`, KindGatewayError, 0},
 		{"missing following", 200, `{"data":{}}`, KindBadResponse, 0},
 		{"following not bool", 200, `{"data":{"following":"false"}}`, KindBadResponse, 0},
+		{"following null", 200, `{"data":{"following":null}}`, KindBadResponse, 0},
+		{"following other case", 200, `{"Data":{"Following":false}}`, KindBadResponse, 0},
 		{"no data", 200, `{"ok":true,"code":200}`, KindBadResponse, 0},
 		{"html", 200, `<html>hi</html>`, KindBadResponse, 200},
 		{"truncated", 200, `{"data":{"follo`, KindBadResponse, 200},

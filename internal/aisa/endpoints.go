@@ -1,6 +1,7 @@
 package aisa
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -40,18 +41,13 @@ func (c *Client) followCall(ctx context.Context, path, targetUserID string) (Fol
 	if err != nil {
 		return FollowState{}, err
 	}
-	var d struct {
-		Following     *bool `json:"following"`
-		PendingFollow *bool `json:"pending_follow"`
-	}
-	if len(res.data) == 0 || json.Unmarshal(res.data, &d) != nil || d.Following == nil {
+	following, ok := exactBool(res.data, "following")
+	if !ok {
 		return FollowState{}, &Error{Kind: KindBadResponse, RequestID: res.requestID,
 			Detail: `the gateway answered 2xx without a boolean data.following`}
 	}
-	st := FollowState{Following: *d.Following, RequestID: res.requestID}
-	if d.PendingFollow != nil {
-		st.PendingFollow = *d.PendingFollow
-	}
+	st := FollowState{Following: following, RequestID: res.requestID}
+	st.PendingFollow, _ = exactBool(res.data, "pending_follow")
 	return st, nil
 }
 
@@ -93,7 +89,7 @@ type optBool struct{ v *bool }
 
 func (o *optBool) UnmarshalJSON(b []byte) error {
 	var v bool
-	if json.Unmarshal(b, &v) == nil {
+	if string(b) != "null" && json.Unmarshal(b, &v) == nil {
 		o.v = &v
 	}
 	return nil
@@ -104,7 +100,7 @@ type optInt struct{ v *int64 }
 
 func (o *optInt) UnmarshalJSON(b []byte) error {
 	var v int64
-	if json.Unmarshal(b, &v) == nil {
+	if string(b) != "null" && json.Unmarshal(b, &v) == nil {
 		o.v = &v
 	}
 	return nil
@@ -231,15 +227,13 @@ func (c *Client) CheckRelationship(ctx context.Context, source, target string) (
 	if err != nil {
 		return Relationship{}, notFoundFromEnvelope(err)
 	}
-	var d struct {
-		Following  *bool `json:"following"`
-		FollowedBy *bool `json:"followed_by"`
-	}
-	if len(res.data) == 0 || json.Unmarshal(res.data, &d) != nil || d.Following == nil || d.FollowedBy == nil {
+	following, ok1 := exactBool(res.data, "following")
+	followedBy, ok2 := exactBool(res.data, "followed_by")
+	if !ok1 || !ok2 {
 		return Relationship{}, &Error{Kind: KindBadResponse, RequestID: res.requestID,
 			Detail: "the gateway answered 2xx without boolean data.following and data.followed_by"}
 	}
-	return Relationship{Following: *d.Following, FollowedBy: *d.FollowedBy, RequestID: res.requestID}, nil
+	return Relationship{Following: following, FollowedBy: followedBy, RequestID: res.requestID}, nil
 }
 
 // Page is one page of a follow list.
@@ -374,4 +368,20 @@ func notFoundFromEnvelope(err error) error {
 		e.Kind = KindUserNotFound
 	}
 	return e
+}
+
+// exactBool reads a boolean member of a JSON object by its exact name (a
+// success must never rest on a differently-cased key).
+func exactBool(obj json.RawMessage, key string) (bool, bool) {
+	var m map[string]json.RawMessage
+	if len(obj) == 0 || json.Unmarshal(obj, &m) != nil {
+		return false, false
+	}
+	switch string(bytes.TrimSpace(m[key])) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false // absent, null, or not a boolean
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -89,8 +90,14 @@ func FuzzGatewayResponse(f *testing.F) {
 		}
 		st, err := c.Unfollow(ctx, "12")
 		check("unfollow", err)
-		if err == nil && !bytes.Contains(body, []byte(`"following"`)) {
-			t.Fatalf("unfollow succeeded without a following field: %q (%+v)", body, st)
+		if err == nil {
+			// The success must rest on a boolean at exactly data.following.
+			var top map[string]json.RawMessage
+			var data map[string]json.RawMessage
+			if json.Unmarshal(body, &top) != nil || json.Unmarshal(top["data"], &data) != nil ||
+				string(bytes.TrimSpace(data["following"])) != strconv.FormatBool(st.Following) {
+				t.Fatalf("unfollow succeeded without a boolean data.following: %q (%+v)", body, st)
+			}
 		}
 		u, err := c.UserInfo(ctx, "jack")
 		check("user info", err)
