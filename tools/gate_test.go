@@ -29,7 +29,7 @@ func TestDryRunSendsNothing(t *testing.T) {
 		t.Fatalf("%v", out)
 	}
 	b := h.ok("unfollow_x_users", `{"target_user_ids":["12","783214"]}`)
-	if b["dry_run"] != true || len(b["results"].([]any)) != 2 {
+	if b["dry_run"] != true || len(b["results"].([]any)) != 2 || !strings.Contains(b["note"].(string), "2 of 2 ids") {
 		t.Fatalf("%v", b)
 	}
 	// Checks still run in dry-run mode.

@@ -67,6 +67,7 @@ type BatchResult struct {
 	RetryAfterSeconds int         `json:"retry_after_seconds,omitempty" jsonschema_description:"When a rate limit or the budget stopped the batch: seconds to wait before sending not_attempted again."`
 	Stopped           string      `json:"stopped,omitempty" jsonschema_description:"Why the batch stopped early, as an error text."`
 	DryRun            bool        `json:"dry_run,omitempty" jsonschema_description:"True in dry-run mode: every check ran but nothing was sent."`
+	Note              string      `json:"note,omitempty" jsonschema_description:"What would have happened, in dry-run mode."`
 }
 
 func unfollowXUsers() Tool {
@@ -152,6 +153,15 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		}
 	}
 	out.Budget = g.budgetView()
+	if g.DryRun {
+		n := 0
+		for _, r := range out.Results {
+			if r.Status == statusUnfollowed {
+				n++
+			}
+		}
+		out.Note = fmt.Sprintf("dry run: %d of %d ids passed every check and would have been unfollowed; nothing was sent to the gateway", n, len(in.TargetUserIDs))
+	}
 	return out, nil
 }
 

@@ -33,7 +33,7 @@ type Record struct {
 	Phase            string    `json:"phase"`
 	Tool             string    `json:"tool"`
 	TargetUserID     string    `json:"target_user_id"`
-	ExpectedUsername string    `json:"expected_username,omitempty"`
+	ExpectedUsername string    `json:"expected_username"`
 	DryRun           bool      `json:"dry_run"`
 	Outcome          string    `json:"outcome,omitempty"`
 	Code             string    `json:"code,omitempty"`
