@@ -11,6 +11,8 @@ I=node_modules/.bin/mcp-inspector
 [ -x "$I" ] || { echo "inspector.sh: run 'npm ci' first" >&2; exit 1; }
 
 fail=0
+passed=0
+failed=0
 run() { # expected-exit description args...
   local want="$1" what="$2"; shift 2
   local out rc=0
@@ -18,8 +20,10 @@ run() { # expected-exit description args...
   if [ "$rc" != "$want" ]; then
     echo "FAIL inspector: $what: exit $rc, want $want: $out" >&2
     fail=1
+    failed=$((failed + 1))
   else
     echo "ok   inspector: $what"
+    passed=$((passed + 1))
   fi
 }
 
@@ -43,8 +47,7 @@ run 5 "invalid id is an error result" --method tools/call --tool-name unfollow_x
 run 5 "read-only hides write tools" --method tools/call --tool-name unfollow_x_user \
   --tool-args-json '{"target_user_id":"12"}' -- "$bin" --sandbox --read-only
 
+echo "inspector: $passed passed, $failed failed"
 if [ "$fail" != 0 ]; then
-  echo "inspector: FAILED" >&2
   exit 1
 fi
-echo "inspector: all checks passed"
