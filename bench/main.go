@@ -55,7 +55,7 @@ type result struct {
 }
 
 func run(quick bool, out string) error {
-	reps := map[string]int{"cold": 21, "calls": 2000, "conc": 7, "mem": 10000, "batch": 7}
+	reps := map[string]int{"cold": 41, "calls": 2000, "conc": 7, "mem": 10000, "batch": 7}
 	if quick {
 		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3}
 	}
