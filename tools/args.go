@@ -63,6 +63,16 @@ func checkUsername(field, v string) (string, error) {
 	}
 }
 
+// optionalUsername returns a validated optional handle without its @, or ""
+// when it was not given.
+func optionalUsername(v string) string {
+	if v == "" {
+		return ""
+	}
+	name, _ := checkUsername("expected_username", v)
+	return name
+}
+
 func isASCIILetterOrUnderscore(r rune) bool {
 	return r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
 }

@@ -39,14 +39,10 @@ func followXUser() Tool {
 }
 
 func runFollow(ctx context.Context, c *Call, in FollowArgs) (FollowResult, error) {
-	expected := ""
-	if in.ExpectedUsername != "" {
-		expected, _ = checkUsername("expected_username", in.ExpectedUsername)
-	}
 	if !c.Client.Configured() {
 		return FollowResult{}, notConfigured()
 	}
-	it := &writeItem{ID: in.TargetUserID, Expected: expected}
+	it := &writeItem{ID: in.TargetUserID, Expected: optionalUsername(in.ExpectedUsername)}
 	st, err := c.Gate.writeOne(ctx, c, kindFollow, it)
 	if err != nil {
 		return FollowResult{}, err

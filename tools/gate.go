@@ -24,7 +24,6 @@ type Gate struct {
 	Protected map[string]bool
 	Journal   *safety.Journal // nil: no journal
 	Budget    *safety.Budget  // nil: no budget
-	Now       func() time.Time
 }
 
 // writeKind is what a write does to the follow graph.

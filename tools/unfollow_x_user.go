@@ -48,14 +48,10 @@ func unfollowXUser() Tool {
 }
 
 func runUnfollow(ctx context.Context, c *Call, in UnfollowArgs) (UnfollowResult, error) {
-	expected, _ := checkUsername("expected_username", in.ExpectedUsername)
-	if in.ExpectedUsername == "" {
-		expected = ""
-	}
 	if !c.Client.Configured() {
 		return UnfollowResult{}, notConfigured()
 	}
-	it := &writeItem{ID: in.TargetUserID, Expected: expected}
+	it := &writeItem{ID: in.TargetUserID, Expected: optionalUsername(in.ExpectedUsername)}
 	if _, err := c.Gate.writeOne(ctx, c, kindUnfollow, it); err != nil {
 		return UnfollowResult{}, err
 	}

@@ -277,22 +277,17 @@ func (c *Client) listCall(ctx context.Context, path, username, cursor string, pa
 		}
 	}
 	var list json.RawMessage
+	found := false
 	for _, k := range []string{"followings", "followers", "users"} {
-		if v, ok := fields[k]; ok && string(v) != "null" {
-			list = v
-			break
+		if v, ok := fields[k]; ok {
+			list, found = v, true // a null list is an empty page
+			if string(v) != "null" {
+				break
+			}
 		}
 	}
-	if list == nil {
-		if _, ok := fields["followings"]; ok {
-			list = json.RawMessage("[]")
-		} else if _, ok := fields["followers"]; ok {
-			list = json.RawMessage("[]")
-		} else if _, ok := fields["users"]; ok {
-			list = json.RawMessage("[]")
-		} else {
-			return Page{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "no followings, followers or users list in the answer"}
-		}
+	if !found {
+		return Page{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "no followings, followers or users list in the answer"}
 	}
 	var raws []rawUser
 	if json.Unmarshal(list, &raws) != nil {

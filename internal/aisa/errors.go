@@ -12,18 +12,17 @@ type Kind string
 
 // The kinds of failure the client reports.
 const (
-	KindNotConfigured      Kind = "not_configured"       // no API key
-	KindAuthInvalid        Kind = "auth_invalid"         // 401
-	KindAccountNotLinked   Kind = "x_account_not_linked" // 403
-	KindUserNotFound       Kind = "user_not_found"       // 404
-	KindRateLimited        Kind = "rate_limited"         // 429, or a wait longer than the cap
-	KindUnavailable        Kind = "gateway_unavailable"  // 5xx or transport failure after retries
-	KindTimeout            Kind = "timeout"              // the last attempt timed out
-	KindBadResponse        Kind = "bad_gateway_response" // undecodable, oversized, redirect, missing fields
-	KindGatewayError       Kind = "gateway_error"        // any other failure the gateway reports
-	KindCanceled           Kind = "canceled"             // the caller's context ended
-	KindInvalidRequest     Kind = "invalid_request"      // the caller passed something the client refuses to send
-	KindUnexpectedResponse Kind = "unexpected_response"  // a well-formed answer that contradicts the request
+	KindNotConfigured    Kind = "not_configured"       // no API key
+	KindAuthInvalid      Kind = "auth_invalid"         // 401
+	KindAccountNotLinked Kind = "x_account_not_linked" // 403
+	KindUserNotFound     Kind = "user_not_found"       // 404
+	KindRateLimited      Kind = "rate_limited"         // 429, or a wait longer than the cap
+	KindUnavailable      Kind = "gateway_unavailable"  // 5xx or transport failure after retries
+	KindTimeout          Kind = "timeout"              // the last attempt timed out
+	KindBadResponse      Kind = "bad_gateway_response" // undecodable, oversized, redirect, missing fields
+	KindGatewayError     Kind = "gateway_error"        // any other failure the gateway reports
+	KindCanceled         Kind = "canceled"             // the caller's context ended
+	KindInvalidRequest   Kind = "invalid_request"      // the request could not be built or encoded
 )
 
 // Error is a failed gateway call. Message is the gateway's own text (with the

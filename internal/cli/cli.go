@@ -210,7 +210,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		a.close()
 		return nil, err
 	}
-	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Protected: map[string]bool{}, Now: time.Now}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Protected: map[string]bool{}}
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}

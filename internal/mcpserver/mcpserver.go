@@ -2,8 +2,6 @@
 package mcpserver
 
 import (
-	"log/slog"
-
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
@@ -51,6 +49,3 @@ func ToolNames(readOnly bool) []string {
 	}
 	return names
 }
-
-// Discard is a logger that drops everything, for callers that do not log.
-var Discard = slog.New(slog.DiscardHandler)
