@@ -122,7 +122,7 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 	tool.handler = func(d *Deps) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
 			start := time.Now()
-			call := &Call{Deps: d, Tool: spec.Name, Request: req}
+			call := &Call{Deps: depsFor(ctx, d), Tool: spec.Name, Request: req}
 			defer func() {
 				if p := recover(); p != nil {
 					d.Logger.Error("tool handler panicked", "tool", spec.Name, "panic", scrubPanic(d, p), "stack", string(debug.Stack()))

@@ -51,16 +51,17 @@ type Options struct {
 
 // Client calls the AIsa gateway. It is safe for concurrent use.
 type Client struct {
-	base       *url.URL
-	key        string
-	userAgent  string
-	timeout    time.Duration
-	maxWait    time.Duration
-	maxRetries int
-	backoff    time.Duration
-	http       *http.Client
-	sleep      func(ctx context.Context, d time.Duration) error
-	now        func() time.Time
+	base        *url.URL
+	key         string
+	fingerprint string // KeyFingerprint(key)
+	userAgent   string
+	timeout     time.Duration
+	maxWait     time.Duration
+	maxRetries  int
+	backoff     time.Duration
+	http        *http.Client
+	sleep       func(ctx context.Context, d time.Duration) error
+	now         func() time.Time
 }
 
 // ValidateBaseURL checks that u is an absolute https URL, or an http URL
@@ -111,15 +112,16 @@ func New(o Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base:       base,
-		key:        o.APIKey,
-		userAgent:  o.UserAgent,
-		timeout:    o.Timeout,
-		maxWait:    o.MaxRetryWait,
-		maxRetries: o.MaxRetries,
-		backoff:    o.Backoff,
-		sleep:      o.Sleep,
-		now:        o.Now,
+		base:        base,
+		key:         o.APIKey,
+		fingerprint: KeyFingerprint(o.APIKey),
+		userAgent:   o.UserAgent,
+		timeout:     o.Timeout,
+		maxWait:     o.MaxRetryWait,
+		maxRetries:  o.MaxRetries,
+		backoff:     o.Backoff,
+		sleep:       o.Sleep,
+		now:         o.Now,
 	}
 	if c.userAgent == "" {
 		c.userAgent = "xfollow-mcp"

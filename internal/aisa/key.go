@@ -1,0 +1,30 @@
+package aisa
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// KeyFingerprint names an API key without revealing it: the first 16 hex
+// characters of its SHA-256. Journal records and per-caller state carry this,
+// never the key. An empty key has an empty fingerprint.
+func KeyFingerprint(key string) string {
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:8])
+}
+
+// KeyFingerprint is the fingerprint of the client's key.
+func (c *Client) KeyFingerprint() string { return c.fingerprint }
+
+// WithKey returns a client that sends key instead of c's own, sharing c's
+// connections and settings. It is cheap: the remote mode makes one for each
+// request that brings its caller's key.
+func (c *Client) WithKey(key string) *Client {
+	cp := *c
+	cp.key = key
+	cp.fingerprint = KeyFingerprint(key)
+	return &cp
+}
