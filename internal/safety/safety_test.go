@@ -166,7 +166,7 @@ func TestAttemptsAndUndoCandidates(t *testing.T) {
 	add(time.Hour, "unfollow_x_users", "3", gw, fp, nil, OutcomeUnknown, false) // unverified
 	add(time.Hour, "unfollow_x_user", "4", gw, fp, nil, OutcomeRefused, false)
 	add(time.Hour, "unfollow_x_user", "5", gw, fp, &yes, OutcomeFailed, false)
-	add(time.Hour, "unfollow_x_user", "6", gw, fp, &yes, OutcomeOK, true)  // dry run
+	add(time.Hour, "unfollow_x_user", "6", gw, fp, &yes, OutcomeOK, true)   // dry run
 	add(time.Hour, "unfollow_x_user", "9", gw, fp, &no, OutcomeNoop, false) // never followed
 	add(time.Hour, "unfollow_x_user", "10", gw, fp, &no, OutcomeOK, false)  // checked: not followed
 	add(50*time.Minute, "unfollow_x_user", "7", gw, fp, &yes, OutcomeOK, false)
