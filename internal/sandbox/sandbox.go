@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,19 @@ func (s *Sandbox) Following() []string {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	return ids
+}
+
+// Pending lists the ids the account has asked to follow and that have not
+// approved yet (protected accounts).
+func (s *Sandbox) Pending() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.pending[s.me] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 	return ids
 }
 
