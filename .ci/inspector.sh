@@ -40,6 +40,7 @@ call check_x_follow_relationship '{"source_username":"xfollow_sandbox","target_u
 call list_x_following '{"username":"xfollow_sandbox","page_size":20}'
 call list_x_followers '{"username":"xfollow_sandbox"}'
 call link_x_account '{"scopes":["follows.write","tweet.read","users.read"]}'
+call find_x_unfollow_candidates '{"username":"xfollow_big","limit":5}'
 run 0 "tools/call unfollow_x_user --dry-run" --method tools/call --tool-name unfollow_x_user \
   --tool-args-json '{"target_user_id":"12"}' -- "$bin" --sandbox --dry-run
 run 5 "invalid id is an error result" --method tools/call --tool-name unfollow_x_user \

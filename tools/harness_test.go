@@ -51,16 +51,19 @@ type harness struct {
 	client  *client.Client
 	logs    *syncBuffer
 	baseURL string
+	deps    *tools.Deps
 }
 
 type harnessOpts struct {
-	sandbox  sandbox.Options
-	gateway  http.Handler // instead of the sandbox
-	key      string       // default testKey; "-" for none
-	gate     *tools.Gate
-	readOnly bool
-	clientOp []client.ClientOption
-	protocol string
+	sandbox   sandbox.Options
+	gateway   http.Handler // instead of the sandbox
+	key       string       // default testKey; "-" for none
+	gate      *tools.Gate
+	readOnly  bool
+	clientOp  []client.ClientOption
+	protocol  string
+	account   string                // Deps.Account (--account)
+	following *tools.FollowingCache // default: a fresh cache on the real clock
 }
 
 // newHarness starts a gateway (the sandbox unless o.gateway is set), builds
@@ -98,7 +101,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.gate.Budget = safety.NewBudget(nil, safety.Window{Limit: 50, Span: 15 * time.Minute}, safety.Window{Limit: 400, Span: 24 * time.Hour})
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	deps := &tools.Deps{Client: c, Logger: logger, Gate: h.gate}
+	deps := &tools.Deps{Client: c, Logger: logger, Gate: h.gate, Account: o.account, Following: o.following}
+	h.deps = deps
 	s := mcpserver.New(mcpserver.Options{Version: "test", ReadOnly: o.readOnly}, deps)
 	opts := o.clientOp
 	if o.protocol != "" {

@@ -2,6 +2,8 @@
 package mcpserver
 
 import (
+	"time"
+
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
@@ -28,6 +30,9 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		server.WithInstructions(Instructions),
 		server.WithElicitation(),
 	)
+	if deps.Following == nil {
+		deps.Following = tools.NewFollowingCache(time.Now)
+	}
 	var list []server.ServerTool
 	for _, t := range tools.All() {
 		if !tools.Allowed(t, o.ReadOnly) {
