@@ -41,10 +41,6 @@ type Deps struct {
 	Client *aisa.Client
 	Logger *slog.Logger
 	Gate   *Gate // applies the safety controls to every write
-
-	// Account is the handle of the X account linked to the key, when the
-	// person gave it (--account); find_x_unfollow_candidates defaults to it.
-	Account string
 	// Following is what scans of accounts' followings found (nil: nothing
 	// is cached).
 	Following *FollowingCache

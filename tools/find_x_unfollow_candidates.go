@@ -118,8 +118,8 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 	switch {
 	case in.Username != "":
 		name, _ = checkUsername("username", in.Username)
-	case c.Account != "":
-		name = strings.TrimPrefix(c.Account, "@")
+	case c.Gate != nil && c.Gate.Account != "":
+		name = c.Gate.Account
 	default:
 		return FindResult{}, invalidArg("username is missing and this server has no --account: send the handle of the account to clean up, e.g. {\"username\":\"TwitterDev\"}")
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
 )
@@ -144,6 +146,8 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	kind := map[string]string{
+		"/apis/v1/twitter/unfollow_twitter":               "unfollow",
+		"/apis/v1/twitter/user/batch_info_by_ids":         "batch_info",
 		"/apis/v1/twitter/user/info":                      "info",
 		"/apis/v1/twitter/user/followings":                "followings",
 		"/apis/v1/twitter/user/followers":                 "followers",
@@ -173,6 +177,14 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	enc := json.NewEncoder(&body)
 	switch kind {
+	case "unfollow":
+		_ = enc.Encode(map[string]any{"data": map[string]any{"following": false}})
+	case "batch_info":
+		users := []map[string]any{}
+		for _, id := range strings.Split(q.Get("userIds"), ",") {
+			users = append(users, map[string]any{"id": id, "userName": handleOf(id), "name": "User " + id})
+		}
+		_ = enc.Encode(map[string]any{"users": users, "status": "success"})
 	case "info":
 		if q.Get("userName") != "me" {
 			w.WriteHeader(404)
@@ -823,7 +835,7 @@ func TestFindArguments(t *testing.T) {
 		t.Fatal("an invalid call reached the gateway")
 	}
 	// With --account, username may be left out.
-	h2 := newHarness(t, harnessOpts{gateway: newScripted(t, newGraph(seq(3, 1), func(int) bool { return false }, 0)), account: "@me"})
+	h2 := newHarness(t, harnessOpts{gateway: newScripted(t, newGraph(seq(3, 1), func(int) bool { return false }, 0)), account: "me"})
 	if out := h2.ok("find_x_unfollow_candidates", `{}`); len(ids(out)) != 3 || out["username"] != "Me" {
 		t.Fatalf("default username: %v", out)
 	}
@@ -840,5 +852,59 @@ func TestFindOnTheSandboxBigGraph(t *testing.T) {
 	if h.requestsTo("/twitter/user/followers") != pages(sandbox.BigFollowerCount()) || h.requestsTo("/twitter/user/followings") != pages(sandbox.BigFollowingCount) ||
 		num(out["gateway_calls"]) != 1+pages(sandbox.BigFollowerCount())+pages(sandbox.BigFollowingCount) {
 		t.Fatalf("gateway_calls %v", out["gateway_calls"])
+	}
+}
+
+// TestFinderScanVerifiesFollowingForUnfollows: with --account, an unfollow
+// of an account the finder just saw in the account's followings needs no
+// relationship check, is journaled as was_following, and leaves the cached
+// candidates.
+func TestFinderScanVerifiesFollowingForUnfollows(t *testing.T) {
+	t.Parallel()
+	g := newGraph(seq(30, 1), func(n int) bool { return n%2 == 0 }, 0)
+	gw := newScripted(t, g)
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	j, err := safety.OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	h := newHarness(t, harnessOpts{gateway: gw, account: "me", gate: &tools.Gate{Journal: j}})
+	found := ids(h.ok("find_x_unfollow_candidates", `{}`))
+	if len(found) != 15 {
+		t.Fatalf("%d candidates", len(found))
+	}
+	b, _ := json.Marshal(map[string]any{"target_user_ids": found[:5]})
+	out := h.ok("unfollow_x_users", string(b))
+	for _, r := range out["results"].([]any) {
+		if r.(map[string]any)["status"] != "unfollowed" {
+			t.Fatalf("batch: %v", out)
+		}
+	}
+	if gw.count("unfollow") != 5 || gw.count("check") != 0 || gw.count("batch_info") != 0 {
+		t.Fatalf("reads before the unfollows: %v; the scan had verified them", gw.counts)
+	}
+	recs, _, err := safety.ReadJournalFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := 0
+	for _, r := range recs {
+		if r.Phase == safety.PhaseOutcome && r.WasFollowing != nil && *r.WasFollowing && slices.Contains(found[:5], r.TargetUserID) {
+			verified++
+		}
+	}
+	if verified != 5 {
+		t.Fatalf("%d outcome records carry was_following true; want 5", verified)
+	}
+	reads := gw.total()
+	again := h.ok("find_x_unfollow_candidates", `{}`)
+	if !slices.Equal(ids(again), found[5:]) || gw.total() != reads || again["method"] != "cache" {
+		t.Fatalf("after the unfollows: %v (%d reads)", ids(again), gw.total()-reads)
+	}
+	// An id no scan saw is still checked before it is unfollowed.
+	h.ok("unfollow_x_users", `{"target_user_ids":["`+gid(999)+`"]}`)
+	if gw.count("check") != 1 || gw.count("batch_info") != 1 {
+		t.Fatalf("an unseen id was not checked: %v", gw.counts)
 	}
 }

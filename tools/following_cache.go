@@ -237,3 +237,33 @@ func (st *scanState) add(seg scanSegment) {
 		st.followers = seg.followers
 	}
 }
+
+// knownFollowing marks the items a scan in the last FollowingCacheTTL saw in
+// the account's own followings as followed (no relationship read needed),
+// and returns the others.
+func (g *Gate) knownFollowing(c *Call, items []*writeItem) []*writeItem {
+	var rest []*writeItem
+	for _, it := range items {
+		if c.Following.Following(g.Account, it.ID) {
+			yes := true
+			it.WasFollowing = &yes
+			continue
+		}
+		rest = append(rest, it)
+	}
+	return rest
+}
+
+// followingChanged keeps the cache true to a write that happened (or may
+// have): an unfollowed id is no longer a verified following nor a
+// candidate, and a follow makes the account's cached followings incomplete.
+func (g *Gate) followingChanged(c *Call, kind writeKind, id string) {
+	if g.Account == "" || g.DryRun {
+		return
+	}
+	if kind == kindUnfollow {
+		c.Following.Forget(g.Account, id)
+	} else {
+		c.Following.drop(g.Account)
+	}
+}

@@ -62,7 +62,7 @@ type harnessOpts struct {
 	readOnly  bool
 	clientOp  []client.ClientOption
 	protocol  string
-	account   string                // Deps.Account (--account)
+	account   string                // Gate.Account (--account)
 	following *tools.FollowingCache // default: a fresh cache on the real clock
 }
 
@@ -101,7 +101,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.gate.Budget = safety.NewBudget(nil, safety.Window{Limit: 50, Span: 15 * time.Minute}, safety.Window{Limit: 400, Span: 24 * time.Hour})
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	deps := &tools.Deps{Client: c, Logger: logger, Gate: h.gate, Account: o.account, Following: o.following}
+	if o.account != "" {
+		h.gate.Account = o.account
+	}
+	deps := &tools.Deps{Client: c, Logger: logger, Gate: h.gate, Following: o.following}
 	h.deps = deps
 	s := mcpserver.New(mcpserver.Options{Version: "test", ReadOnly: o.readOnly}, deps)
 	opts := o.clientOp

@@ -591,6 +591,7 @@ func (s *Sandbox) handleBatchInfo(w http.ResponseWriter, q url.Values, reqID str
 	defer s.mu.Unlock()
 	users := []any{}
 	for _, id := range ids {
+		s.ensureBigFor(strings.TrimSpace(id))
 		if u, ok := s.users[strings.TrimSpace(id)]; ok {
 			users = append(users, s.profile(u))
 		}
