@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,7 +333,7 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 		for o := pos.Offset; o < len(pg.Users); o++ {
 			_, back := followers[pg.Users[o].ID]
 			seg.entries = append(seg.entries, scanEntry{user: pg.Users[o], following: true, followedBy: back})
-			seg.positions = append(seg.positions, scanPos{Cursor: pos.Cursor, Offset: o, Index: idx})
+			seg.positions = append(seg.positions, scanPos{Cursor: pos.Cursor, Offset: o, Index: idx, Next: pg.Users[o].ID})
 			idx++
 		}
 		seg.end = scanPos{End: true, Index: idx}
@@ -460,16 +461,23 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 		}
 		seen[cursor] = true
 		users := page.Users
+		if pos.Next != "" && cursor == pos.Cursor {
+			// Resuming: find the account the cursor was made at, wherever
+			// changes earlier in the page have moved it.
+			if k := slices.IndexFunc(users, func(u aisa.User) bool { return u.ID == pos.Next }); k >= 0 {
+				offset = k
+			}
+		}
 		offset = min(offset, len(users))
 		if offset == len(users) && !page.HasNextPage {
 			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
 			return
 		}
 		for o := offset; o < len(users) && produced < n; o++ {
-			s := &slot{page: &page, user: users[o], pos: scanPos{Cursor: cursor, Offset: o, Index: idx}, done: closed}
+			s := &slot{page: &page, user: users[o], pos: scanPos{Cursor: cursor, Offset: o, Index: idx, Next: users[o].ID}, done: closed}
 			switch {
 			case o+1 < len(users):
-				s.next = scanPos{Cursor: cursor, Offset: o + 1, Index: idx + 1}
+				s.next = scanPos{Cursor: cursor, Offset: o + 1, Index: idx + 1, Next: users[o+1].ID}
 			case page.HasNextPage:
 				s.next = scanPos{Cursor: page.NextCursor, Index: idx + 1}
 			default:
@@ -642,6 +650,7 @@ type cursorPayload struct {
 	C string `json:"c"`
 	O int    `json:"o"`
 	I int    `json:"i"`
+	N string `json:"n,omitempty"`
 }
 
 const cursorVersion = 1
@@ -654,7 +663,7 @@ func cursorSum(raw []byte) string {
 }
 
 func encodeScanCursor(username string, pos scanPos) string {
-	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index})
+	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index, N: pos.Next})
 	return base64.RawURLEncoding.EncodeToString(raw) + "." + cursorSum(raw)
 }
 
@@ -673,8 +682,8 @@ func decodeScanCursor(s string) (string, scanPos, error) {
 	}
 	var p cursorPayload
 	if json.Unmarshal(raw, &p) != nil || p.V != cursorVersion || !cursorHandleRe.MatchString(p.U) ||
-		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 {
+		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) {
 		return "", scanPos{}, bad
 	}
-	return p.U, scanPos{Cursor: p.C, Offset: p.O, Index: p.I}, nil
+	return p.U, scanPos{Cursor: p.C, Offset: p.O, Index: p.I, Next: p.N}, nil
 }

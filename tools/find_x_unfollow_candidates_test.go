@@ -33,6 +33,8 @@ type graph struct {
 	followsBack    func(id string) bool
 	followers      []string // the followers list as paged; nil: paging it fails the test
 	followersCount int64
+	rank           map[string]int // each account's place in the followings list, for cursors
+	followerRank   map[string]int // and in the followers list
 }
 
 func gid(n int) string          { return strconv.Itoa(5_000_000 + n) }
@@ -57,6 +59,13 @@ func newGraph(following []int, back func(n int) bool, extraFollowers int) graph 
 	}
 	g.followsBack = func(id string) bool { return set[id] }
 	g.followersCount = int64(len(g.followers))
+	g.rank, g.followerRank = map[string]int{}, map[string]int{}
+	for i, id := range g.following {
+		g.rank[id] = i
+	}
+	for i, id := range g.followers {
+		g.followerRank[id] = i
+	}
 	return g
 }
 
@@ -99,6 +108,13 @@ type scripted struct {
 	maxIn    atomic.Int32
 }
 
+// unfollow takes ids out of the followings list, as an unfollow would.
+func (s *scripted) unfollow(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.g.following = slices.DeleteFunc(slices.Clone(s.g.following), func(id string) bool { return slices.Contains(ids, id) })
+}
+
 func (s *scripted) setFault(f func(kind string, n int, r *http.Request, w http.ResponseWriter) bool) {
 	s.mu.Lock()
 	s.fault = f
@@ -125,8 +141,8 @@ func (s *scripted) total() int {
 	return n
 }
 
-func listCursor(offset int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("gw-page:" + strconv.Itoa(offset)))
+func listCursor(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("gw-after:" + after))
 }
 
 func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -162,6 +178,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.counts[kind]++
 	nth := s.counts[kind]
 	fault := s.fault
+	g := s.g
 	s.mu.Unlock()
 	if r.Header.Get("Authorization") != "Bearer "+testKey {
 		s.t.Errorf("%s without the key", kind)
@@ -192,7 +209,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = enc.Encode(map[string]any{"data": map[string]any{"id": "42", "userName": "Me", "name": "Me",
-			"followers": s.g.followersCount, "following": len(s.g.following)}, "status": "success"})
+			"followers": g.followersCount, "following": len(g.following)}, "status": "success"})
 	case "followings", "followers":
 		if q.Get("userName") != "me" {
 			s.t.Errorf("%s of %q", kind, q.Get("userName"))
@@ -200,22 +217,29 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if q.Get("pageSize") != "200" {
 			s.t.Errorf("%s pageSize = %q, want the largest, 200", kind, q.Get("pageSize"))
 		}
-		list := s.g.following
+		list, rank := g.following, g.rank
 		if kind == "followers" {
-			if s.g.followers == nil {
-				s.t.Errorf("the followers list was paged; it has %d followers", s.g.followersCount)
+			rank = g.followerRank
+			if g.followers == nil {
+				s.t.Errorf("the followers list was paged; it has %d followers", g.followersCount)
 				w.WriteHeader(500)
 				return
 			}
-			list = s.g.followers
+			list = g.followers
 		}
+		// Like X's, a cursor marks a place in the list (after this
+		// account), not a count, so unfollows before it do not shift it.
 		offset := 0
 		if c := q.Get("cursor"); c != "" {
 			raw, err := base64.RawURLEncoding.DecodeString(c)
-			v, ok := strings.CutPrefix(string(raw), "gw-page:")
-			offset, _ = strconv.Atoi(v)
+			after, ok := strings.CutPrefix(string(raw), "gw-after:")
 			if err != nil || !ok {
 				s.t.Errorf("cursor %q is not one the gateway gave", c)
+			}
+			at := rank[after]
+			offset = len(list)
+			if k := slices.IndexFunc(list, func(id string) bool { return rank[id] > at }); k >= 0 {
+				offset = k
 			}
 		}
 		end := min(offset+200, len(list))
@@ -225,7 +249,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		next := ""
 		if end < len(list) {
-			next = listCursor(end)
+			next = listCursor(list[end-1])
 		}
 		_ = enc.Encode(map[string]any{kind: users, "has_next_page": next != "", "next_cursor": next, "status": "success", "message": "success"})
 	case "check":
@@ -234,7 +258,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		id := strings.TrimPrefix(q.Get("target_user_name"), "h")
 		_ = enc.Encode(map[string]any{"data": map[string]any{
-			"following": slices.Contains(s.g.following, id), "followed_by": s.g.followsBack(id)}, "status": "success"})
+			"following": slices.Contains(g.following, id), "followed_by": g.followsBack(id)}, "status": "success"})
 	}
 }
 
@@ -906,5 +930,31 @@ func TestFinderScanVerifiesFollowingForUnfollows(t *testing.T) {
 	h.ok("unfollow_x_users", `{"target_user_ids":["`+gid(999)+`"]}`)
 	if gw.count("check") != 1 || gw.count("batch_info") != 1 {
 		t.Fatalf("an unseen id was not checked: %v", gw.counts)
+	}
+}
+
+// TestFindCursorSurvivesUnfollowsEarlierInThePage: the agent unfollows the
+// candidates it got, then resumes; the accounts before the cursor in its
+// page are gone, and the scan still continues at exactly the next account.
+func TestFindCursorSurvivesUnfollowsEarlierInThePage(t *testing.T) {
+	t.Parallel()
+	g := newGraph(seq(600, 1), func(n int) bool { return n%3 != 0 }, 10)
+	want := g.expected(nil)
+	gw := newScripted(t, g)
+	h := newHarness(t, harnessOpts{gateway: gw})
+	var got []string
+	args := `{"username":"me","limit":30,"refresh":true}`
+	for call := 0; call < 20; call++ {
+		out := h.ok("find_x_unfollow_candidates", args)
+		found := ids(out)
+		got = append(got, found...)
+		gw.unfollow(found...)
+		if out["complete"] == true {
+			break
+		}
+		args = `{"username":"me","limit":30,"refresh":true,"cursor":"` + out["next_cursor"].(string) + `"}`
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("found %d of %d across the unfollows", len(got), len(want))
 	}
 }

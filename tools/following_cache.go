@@ -84,6 +84,16 @@ type scanPos struct {
 	Offset int
 	Index  int
 	End    bool
+	// Next is the id of the account at this position, when known: a call
+	// that resumes here looks for it in the page, so that accounts
+	// unfollowed earlier in the page since do not shift it.
+	Next string
+}
+
+// place is the position without its anchor, for comparisons.
+func (p scanPos) place() scanPos {
+	p.Next = ""
+	return p
 }
 
 // scanEntry is one examined following.
@@ -121,6 +131,7 @@ func (st *scanState) positionAt(i int) scanPos {
 		return st.end
 	}
 	p, _ := st.implied(i)
+	p.Next = st.entries[i-st.base].user.ID
 	return p
 }
 
@@ -145,7 +156,7 @@ func (st *scanState) covers(pos scanPos) bool {
 	if pos.Index < st.base || pos.Index > st.base+len(st.entries) {
 		return false
 	}
-	return st.positionAt(pos.Index) == pos
+	return st.positionAt(pos.Index).place() == pos.place()
 }
 
 // cacheView is a consistent copy of an account's scan state, for one call.
@@ -209,7 +220,7 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 	key := strings.ToLower(strings.TrimPrefix(account, "@"))
 	cur := c.live(account)
 	switch {
-	case cur != nil && cur == from && cur.end == seg.from:
+	case cur != nil && cur == from && cur.end.place() == seg.from.place():
 		cur.add(seg)
 	case cur == nil || seg.from.Index == 0 && cur.base > 0:
 		st := &scanState{username: seg.username, started: c.now(), base: seg.from.Index, end: seg.from,
@@ -223,7 +234,7 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 func (st *scanState) add(seg scanSegment) {
 	for i, e := range seg.entries {
 		p := seg.positions[i]
-		if q, ok := st.implied(p.Index); !ok || q != p {
+		if q, ok := st.implied(p.Index); !ok || q != p.place() {
 			st.pages = append(st.pages, pageRef{cursor: p.Cursor, offset: p.Offset, start: p.Index})
 		}
 		st.byID[e.user.ID] = len(st.entries)

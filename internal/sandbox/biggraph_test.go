@@ -107,3 +107,20 @@ func TestBigGraphAsTheLinkedAccount(t *testing.T) {
 		t.Fatal("an unknown sandbox account was accepted")
 	}
 }
+
+// TestCursorsMarkAPlace: as X's do, a cursor continues after the account
+// it was made at, whatever was unfollowed before it since.
+func TestCursorsMarkAPlace(t *testing.T) {
+	sb := New(Options{Account: BigUsername})
+	_, p1 := do(t, sb, "GET", "/twitter/user/followings?userName=xfollow_big&pageSize=20", "", true)
+	cursor := p1["next_cursor"].(string)
+	_, p2 := do(t, sb, "GET", "/twitter/user/followings?userName=xfollow_big&pageSize=20&cursor="+cursor, "", true)
+	for _, u := range p1["followings"].([]any)[:10] {
+		do(t, sb, "POST", "/twitter/unfollow_twitter", `{"target_user_id":"`+u.(map[string]any)["id"].(string)+`"}`, true)
+	}
+	_, again := do(t, sb, "GET", "/twitter/user/followings?userName=xfollow_big&pageSize=20&cursor="+cursor, "", true)
+	first := func(m map[string]any) any { return m["followings"].([]any)[0].(map[string]any)["id"] }
+	if first(again) != first(p2) || len(again["followings"].([]any)) != 20 {
+		t.Fatalf("page 2 moved: %v, was %v", first(again), first(p2))
+	}
+}

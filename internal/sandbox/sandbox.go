@@ -641,14 +641,14 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 		}
 		size = n
 	}
-	offset := 0
+	var before int64 = -1 // from the top
 	if c := q.Get("cursor"); c != "" {
 		n, err := decodeCursor(c)
 		if err != nil {
 			s.fail(w, http.StatusBadRequest, "invalid_request_error", "invalid_parameter_type", "cursor is not one this endpoint issued", reqID)
 			return
 		}
-		offset = n
+		before = n
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -673,8 +673,15 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 	}
 	// Most recent first, as the upstream API sorts them.
 	slices.SortFunc(edges, func(a, b edge) int { return int(b.seq - a.seq) })
-	if offset > len(edges) {
-		offset = len(edges)
+	// A cursor marks a place in the list, not a count: follows and
+	// unfollows elsewhere in the list do not shift the next page (X's
+	// cursors behave so too).
+	offset := 0
+	if before >= 0 {
+		offset, _ = slices.BinarySearchFunc(edges, before, func(e edge, seq int64) int { return int(seq - e.seq) })
+		if offset < len(edges) && edges[offset].seq == before {
+			offset++
+		}
 	}
 	end := min(offset+size, len(edges))
 	list := make([]any, 0, end-offset)
@@ -683,7 +690,7 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 	}
 	next := ""
 	if end < len(edges) {
-		next = encodeCursor(end)
+		next = encodeCursor(edges[end-1].seq)
 	}
 	key := "followers"
 	if followings {
@@ -698,20 +705,21 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 	})
 }
 
-func encodeCursor(offset int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(offset)))
+// encodeCursor is the cursor of the page after the edge with sequence seq.
+func encodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("before:" + strconv.FormatInt(seq, 10)))
 }
 
-func decodeCursor(c string) (int, error) {
+func decodeCursor(c string) (int64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return 0, err
 	}
-	v, ok := strings.CutPrefix(string(b), "offset:")
+	v, ok := strings.CutPrefix(string(b), "before:")
 	if !ok {
 		return 0, fmt.Errorf("bad cursor")
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("bad cursor")
 	}
