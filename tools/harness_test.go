@@ -52,6 +52,7 @@ type harness struct {
 	logs    *syncBuffer
 	baseURL string
 	deps    *tools.Deps
+	init    *mcp.InitializeResult
 }
 
 type harnessOpts struct {
@@ -122,9 +123,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	var ir mcp.InitializeRequest
 	ir.Params.ProtocolVersion = mcp.ProtocolVersion20251125
 	ir.Params.ClientInfo = mcp.Implementation{Name: "tools-test", Version: "0"}
-	if _, err := cl.Initialize(ctx, ir); err != nil {
+	init, err := cl.Initialize(ctx, ir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	h.init = init
 	t.Cleanup(func() { _ = cl.Close() })
 	h.client = cl
 	t.Cleanup(func() {
