@@ -958,3 +958,31 @@ func TestFindCursorSurvivesUnfollowsEarlierInThePage(t *testing.T) {
 		t.Fatalf("found %d of %d across the unfollows", len(got), len(want))
 	}
 }
+
+// TestFindGatewayDownMidScan: a gateway that stays down after the client's
+// retries ends the scan with what it found and a cursor; down from the first
+// read, it is an error.
+func TestFindGatewayDownMidScan(t *testing.T) {
+	t.Parallel()
+	g := thousands()
+	gw := newScripted(t, g)
+	var down atomic.Bool
+	down.Store(true)
+	gw.setFault(func(kind string, n int, _ *http.Request, w http.ResponseWriter) bool {
+		if kind == "followings" && n >= 4 && down.Load() {
+			w.WriteHeader(503)
+			return true
+		}
+		return false
+	})
+	h := newHarness(t, harnessOpts{gateway: gw})
+	out := h.ok("find_x_unfollow_candidates", `{"username":"me","max_following":20000,"limit":1000}`)
+	if out["stopped"] != "gateway_unavailable" || out["complete"] != false || num(out["examined_following"]) != 600 || gw.count("followings") != 3+4 {
+		t.Fatalf("503 mid-scan: %v, reads %v", out, gw.counts)
+	}
+	down.Store(false)
+	rest := h.ok("find_x_unfollow_candidates", `{"username":"me","max_following":20000,"limit":1000,"cursor":"`+out["next_cursor"].(string)+`"}`)
+	if joined := append(ids(out), ids(rest)...); !slices.Equal(joined, g.expected(nil)) {
+		t.Fatalf("joined %d of %d", len(joined), len(g.expected(nil)))
+	}
+}
