@@ -15,6 +15,7 @@ var all = sync.OnceValue(func() []Tool {
 		checkXFollowRelationship(),
 		listXFollowing(),
 		listXFollowers(),
+		findXUnfollowCandidates(),
 		linkXAccount(),
 	}
 })

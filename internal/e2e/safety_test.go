@@ -49,7 +49,7 @@ func TestReadOnlyOverStdio(t *testing.T) {
 			t.Errorf("read-only lists %s", tl.Name)
 		}
 	}
-	if len(lt.Tools) != 4 {
+	if len(lt.Tools) != 5 {
 		t.Fatalf("%d tools", len(lt.Tools))
 	}
 	_, err = p.session.CallTool(t.Context(), &mcp.CallToolParams{Name: "unfollow_x_user", Arguments: id("12")})
