@@ -370,6 +370,10 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	defer c.Close()
 	res, err := a.call(ctx, c, name, json.RawMessage(args))
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "[") {
+			fmt.Fprintln(p.Stderr, err) // a coded refusal, printed like an error result
+			return 1
+		}
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
@@ -392,6 +396,10 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 	req.Params.Arguments = args
 	res, err := c.CallTool(ctx, req)
 	if err != nil {
+		if i := strings.Index(err.Error(), "[read_only]"); i >= 0 {
+			// The read-only refusal, without the client's "invalid request:" prefix.
+			return nil, errors.New(err.Error()[i:])
+		}
 		if strings.Contains(err.Error(), "not found") {
 			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
 		}
