@@ -7,6 +7,8 @@ package aisa
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -320,7 +323,37 @@ func (c *Client) transportError(parent, attempt context.Context, err error) *Err
 	if attempt.Err() != nil || isTimeout(err) {
 		return &Error{Kind: KindTimeout, Detail: fmt.Sprintf("no complete answer within %s", c.timeout)}
 	}
-	return &Error{Kind: KindUnavailable, Detail: "connection failed: " + c.Scrub(stripURL(err))}
+	return &Error{Kind: KindUnavailable, Cause: transportCause(err), Host: c.base.Host,
+		Detail: "connection failed: " + c.Scrub(stripURL(err))}
+}
+
+// transportCause classifies why an HTTP exchange got no answer, from the
+// types in the error chain (never from the message text).
+func transportCause(err error) Cause {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		return CauseDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return CauseRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return CauseUnreachable
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr), errors.Is(err, http.ErrSchemeMismatch),
+		errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert):
+		return CauseTLS
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return CauseClosed
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return CauseConnect
+	}
+	return ""
 }
 
 func isTimeout(err error) bool {
