@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -209,5 +211,33 @@ func TestCallOfWriteToolOnReadOnlyServerSaysReadOnly(t *testing.T) {
 	code, out, errOut := run(t, nil, "--sandbox", "--read-only", "call", "unfollow_x_user", `{"target_user_id":"12"}`)
 	if code != 1 || out != "" || !strings.HasPrefix(errOut, "[read_only] unfollow_x_user changes the X account, and this server runs read-only") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestExpandHome(t *testing.T) {
+	home := func() (string, error) { return "/home/pat", nil }
+	for in, want := range map[string]string{
+		"${HOME}/.xfollow-journal.jsonl": "/home/pat/.xfollow-journal.jsonl",
+		"$HOME/j.jsonl":                  "/home/pat/j.jsonl",
+		"~/j.jsonl":                      "/home/pat/j.jsonl",
+		"~":                              "/home/pat",
+		"/var/j.jsonl":                   "/var/j.jsonl",
+		"~pat/j.jsonl":                   "~pat/j.jsonl", // another user's home is not guessed
+		"$HOMEWORK/j":                    "$HOMEWORK/j",
+		"":                               "",
+	} {
+		if got := expandHome(in, home); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+	// The whole path through Run: the journal lands in the home folder.
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	code, _, errOut := run(t, map[string]string{"XFOLLOW_JOURNAL": "${HOME}/.xfollow-journal.jsonl"}, "--sandbox", "--dry-run", "call", "unfollow_x_user", `{"target_user_id":"12"}`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".xfollow-journal.jsonl")); err != nil {
+		t.Fatalf("journal not in the home folder: %v", err)
 	}
 }
