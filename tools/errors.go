@@ -42,6 +42,9 @@ type ToolError struct {
 	Msg        string // what happened; what to do
 	RequestID  string
 	RetryAfter int // seconds, for rate limits and budgets
+	// unknown marks a write whose outcome the server did not see: it may
+	// have happened.
+	unknown bool
 }
 
 func (e *ToolError) Error() string {
@@ -105,10 +108,13 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 	case aisa.KindRateLimited:
 		te.Code = CodeRateLimited
 		te.RetryAfter = e.RetryAfterSeconds()
-		te.Msg = fmt.Sprintf("the AIsa key or the X account is rate limited (429); retry after %d seconds, and do not retry sooner.%s", te.RetryAfter, said)
+		te.Msg = fmt.Sprintf("the AIsa key or the X account is rate limited (%s); retry after %d seconds, and do not retry sooner.%s", statusText(e.Status, "429"), te.RetryAfter, said)
 	case aisa.KindUnavailable:
 		te.Code = CodeUnavailable
-		te.Msg = unavailableSentence(e) + said
+		if e.RetryAfter > 0 {
+			te.RetryAfter = e.RetryAfterSeconds()
+		}
+		te.Msg = unavailableSentence(e, te.RetryAfter) + said
 	case aisa.KindTimeout:
 		te.Code = CodeTimeout
 		te.Msg = fmt.Sprintf("the AIsa gateway did not answer in time (%d attempts); the request may or may not have reached X, and repeating it is safe: retry in a minute.", e.Attempts)
@@ -133,15 +139,20 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 }
 
 // unavailableSentence names why the gateway could not be used (the 5xx
-// status, or what stopped the connection) and what to do about it.
-func unavailableSentence(e *aisa.Error) string {
+// status, or what stopped the connection) and what to do about it; wait is
+// the seconds the gateway asked to wait (Retry-After), 0 if it did not.
+func unavailableSentence(e *aisa.Error, wait int) string {
 	attempts := "1 attempt"
 	if e.Attempts != 1 {
 		attempts = fmt.Sprintf("%d attempts", e.Attempts)
 	}
 	if e.Status != 0 {
-		return fmt.Sprintf("the AIsa gateway or X is unavailable: the gateway answered status %d (%s) after %s; retry in a minute.",
+		answered := fmt.Sprintf("the AIsa gateway or X is unavailable: the gateway answered status %d (%s) after %s",
 			e.Status, strings.ToLower(http.StatusText(e.Status)), attempts)
+		if wait > 0 {
+			return fmt.Sprintf("%s and asked to wait %d seconds; retry after that, not sooner.", answered, wait)
+		}
+		return answered + "; retry in a minute."
 	}
 	host := e.Host
 	if host == "" {
@@ -172,6 +183,14 @@ func unavailableSentence(e *aisa.Error) string {
 		todo = "retry in a minute"
 	}
 	return fmt.Sprintf("the AIsa gateway could not be reached: %s, after %s; %s.", what, attempts, todo)
+}
+
+// statusText names an HTTP status for a message, or def when there was none.
+func statusText(status int, def string) string {
+	if status == 0 {
+		return def
+	}
+	return fmt.Sprint(status)
 }
 
 // errorCodeOf extracts the code from an error text, for logs.

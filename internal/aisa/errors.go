@@ -39,6 +39,12 @@ type Error struct {
 	Detail     string        // what the client observed (for bad responses, timeouts, transport errors)
 	Cause      Cause         // why no answer came, for transport failures; "" otherwise
 	Host       string        // the gateway host, for transport failures
+	// MaybeApplied is true when some attempt may have reached the gateway
+	// and been acted on without the client seeing a trustworthy answer: a
+	// timeout or broken connection after the request was sent, a 5xx, an
+	// answer that could not be decoded, a cancellation in flight. A write
+	// that fails this way may have happened.
+	MaybeApplied bool
 }
 
 // Cause says why a request got no HTTP answer at all.

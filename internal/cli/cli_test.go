@@ -156,6 +156,8 @@ func TestBadFlagsSayWhichAndWhatIsAccepted(t *testing.T) {
 		{map[string]string{"XFOLLOW_WORKERS": "500"}, nil, "xfollow-mcp: XFOLLOW_WORKERS=500: must be a whole number from 1 to 100"},
 		{map[string]string{"XFOLLOW_MAX_UNFOLLOWS_PER_DAY": "lots"}, nil, "xfollow-mcp: XFOLLOW_MAX_UNFOLLOWS_PER_DAY=lots: not a whole number"},
 		{map[string]string{"XFOLLOW_LOG_LEVEL": "very loud"}, nil, `xfollow-mcp: XFOLLOW_LOG_LEVEL="very loud": not a log level: use debug, info, warn or error`},
+		{map[string]string{"XFOLLOW_ACCOUNT": "not a handle"}, nil, `xfollow-mcp: XFOLLOW_ACCOUNT="not a handle": not an X handle (letters, digits and _, at most 15)`},
+		{nil, []string{"--account", "@@x"}, "xfollow-mcp: --account=@@x: not an X handle (letters, digits and _, at most 15)"},
 		// A flag given on the command line is named as the flag even when its twin is set.
 		{map[string]string{"XFOLLOW_WORKERS": "8"}, []string{"--workers=500"}, "xfollow-mcp: --workers=500: must be a whole number from 1 to 100"},
 	} {

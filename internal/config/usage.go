@@ -239,10 +239,12 @@ func (p *Parser) PrintFlags(w io.Writer) {
 
 // placeholders name a string flag's value in the usage text.
 var placeholders = map[string]string{
-	"log-level":    "level",
-	"protect":      "ids",
-	"protect-file": "path",
-	"journal":      "path",
+	"account":         "handle",
+	"key-fingerprint": "hex",
+	"log-level":       "level",
+	"protect":         "ids",
+	"protect-file":    "path",
+	"journal":         "path",
 }
 
 func flagByName(name string) (Flag, bool) {

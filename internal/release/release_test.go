@@ -17,13 +17,6 @@ import (
 // root is the repository root, where the release files live.
 const root = "../.."
 
-// pendingEnv are variables the bundle passes before the server reads them,
-// with the reason. A host passes them harmlessly; they must not be
-// advertised in server.json until the server accepts them.
-var pendingEnv = map[string]string{
-	"XFOLLOW_ACCOUNT": "--account (env XFOLLOW_ACCOUNT) is being added by issue 8",
-}
-
 type manifest struct {
 	ManifestVersion string `json:"manifest_version"`
 	Name            string `json:"name"`
@@ -246,7 +239,7 @@ func TestManifest(t *testing.T) {
 	used := map[string]string{} // user_config key -> variable
 	for name, value := range srv.MCPConfig.Env {
 		flag, ok := accepted[name]
-		if _, pending := pendingEnv[name]; !ok && !pending {
+		if !ok {
 			t.Errorf("manifest passes %s, which the server does not read", name)
 		}
 		k := ref.FindStringSubmatch(value)
