@@ -335,7 +335,8 @@ func (c *Client) transportError(parent, attempt context.Context, err error) *Err
 }
 
 // transportCause classifies why an HTTP exchange got no answer, from the
-// types in the error chain (never from the message text).
+// types in the error chain; only net/http's unexported errServerClosedIdle
+// (a reused connection the server had closed) is known by its text.
 func transportCause(err error) Cause {
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
@@ -355,7 +356,9 @@ func transportCause(err error) Cause {
 	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr), errors.Is(err, http.ErrSchemeMismatch),
 		errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert):
 		return CauseTLS
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.Contains(err.Error(), "server closed idle connection"):
 		return CauseClosed
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return CauseConnect
