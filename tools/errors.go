@@ -216,6 +216,12 @@ func fieldHelp(field string) string {
 		return `the next_cursor string from the previous page, or leave it out for the first page`
 	case "page_size":
 		return `an integer from 20 to 200`
+	case "max_following":
+		return `an integer from 1 to 20000, or leave it out for 2000`
+	case "limit":
+		return `an integer from 1 to 1000, or leave it out for 100`
+	case "refresh":
+		return `true or false`
 	case "scopes":
 		return `an array of scopes from: ` + strings.Join(linkScopes, ", ")
 	}

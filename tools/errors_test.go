@@ -26,6 +26,7 @@ var validArgs = map[string]string{
 	"list_x_following":            `{"username":"xfollow_sandbox"}`,
 	"list_x_followers":            `{"username":"xfollow_sandbox"}`,
 	"link_x_account":              `{}`,
+	"find_x_unfollow_candidates":  `{"username":"xfollow_sandbox"}`,
 }
 
 func TestEveryToolHasValidArgs(t *testing.T) {
@@ -84,6 +85,17 @@ func TestGatewayErrorsForEveryTool(t *testing.T) {
 					want := map[bool]string{true: "unknown", false: "error"}[tc.status >= 500]
 					if item["code"] != tc.code || item["status"] != want {
 						t.Fatalf("batch item = %v; want code %s", item, tc.code)
+					}
+					return
+				}
+				if name == "find_x_unfollow_candidates" && tc.status == 429 {
+					// A rate limit does not fail a scan: it stops it with a cursor.
+					if res.IsError {
+						t.Fatalf("finder: %s", text)
+					}
+					out := structured(t, name, res)
+					if out["stopped"] != "rate_limited" || out["retry_after_seconds"] != float64(30) || out["complete"] != false || out["next_cursor"] == nil {
+						t.Fatalf("finder after a 429 = %v", out)
 					}
 					return
 				}

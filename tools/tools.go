@@ -19,6 +19,7 @@ var all = sync.OnceValue(func() []Tool {
 		checkXFollowRelationship(),
 		listXFollowing(),
 		listXFollowers(),
+		findXUnfollowCandidates(),
 		linkXAccount(),
 	}
 })

@@ -260,7 +260,8 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		if limit == 0 {
 			limit = -1 // off
 		}
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit})
+		// --account picks which sandbox account is the linked one.
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account})
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -18,6 +19,7 @@ const Name = "xfollow-mcp"
 // Instructions are sent to the client at initialize.
 const Instructions = `xfollow-mcp manages who the person's X (Twitter) account follows, through the AIsa gateway. Its writes act on the person's real account.
 To unfollow by handle: get_x_user to resolve the id, then unfollow_x_user with target_user_id and expected_username. To undo an unfollow: follow_x_user.
+To unfollow everyone who does not follow back: find_x_unfollow_candidates, show the person the candidates, then unfollow_x_users with the ids they agree to (the clean_up_following prompt walks through it).
 If a write fails with x_account_not_linked: call link_x_account and show the person the link. Errors start with a [code]; follow the sentence after it.`
 
 // Options select what the server registers.
@@ -32,6 +34,7 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		server.WithToolCapabilities(false),
 		server.WithInstructions(Instructions),
 		server.WithElicitation(),
+		server.WithPromptCapabilities(false),
 	}
 	if o.ReadOnly {
 		hooks := &server.Hooks{}
@@ -39,6 +42,9 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		opts = append(opts, server.WithHooks(hooks))
 	}
 	s := server.NewMCPServer(Name, o.Version, opts...)
+	if deps.Following == nil {
+		deps.Following = tools.NewFollowingCache(time.Now)
+	}
 	var list []server.ServerTool
 	for _, t := range tools.All() {
 		if !tools.Allowed(t, o.ReadOnly) {
@@ -47,6 +53,13 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		list = append(list, server.ServerTool{Tool: t.MCP, Handler: t.Handler(deps)})
 	}
 	s.AddTools(list...)
+	var prompts []server.ServerPrompt
+	for _, p := range tools.Prompts() {
+		if tools.PromptAllowed(p, o.ReadOnly) {
+			prompts = append(prompts, server.ServerPrompt{Prompt: p.MCP(deps), Handler: p.Handler(deps)})
+		}
+	}
+	s.AddPrompts(prompts...)
 	return s
 }
 
