@@ -3,6 +3,7 @@ package tools_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,27 @@ func TestBadGatewayResponsesForEveryTool(t *testing.T) {
 			h.fail(name, args, "bad_gateway_response")
 			_ = kind
 		}
+	}
+}
+
+// TestUnavailableSaysWhatFailed: a gateway that accepts the connection and
+// drops it is reported, through the real client, as a closed connection to
+// its host, after the retries.
+func TestUnavailableSaysWhatFailed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})})
+	u, err := url.Parse(h.baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := u.Host
+	text := h.fail("get_x_user", `{"username":"jack"}`, "gateway_unavailable")
+	if !strings.Contains(text, "could not be reached: the connection to "+host+" was closed before a complete answer, after 4 attempts") {
+		t.Fatalf("%s", text)
 	}
 }

@@ -2,8 +2,12 @@
 package mcpserver
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
@@ -26,12 +30,18 @@ type Options struct {
 
 // New builds the server with every allowed tool bound to deps.
 func New(o Options, deps *tools.Deps) *server.MCPServer {
-	s := server.NewMCPServer(Name, o.Version,
+	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithInstructions(Instructions),
 		server.WithElicitation(),
 		server.WithPromptCapabilities(false),
-	)
+	}
+	if o.ReadOnly {
+		hooks := &server.Hooks{}
+		hooks.AddOnRequestInitialization(refuseWithheldTools)
+		opts = append(opts, server.WithHooks(hooks))
+	}
+	s := server.NewMCPServer(Name, o.Version, opts...)
 	if deps.Following == nil {
 		deps.Following = tools.NewFollowingCache(time.Now)
 	}
@@ -62,4 +72,29 @@ func ToolNames(readOnly bool) []string {
 		}
 	}
 	return names
+}
+
+// refuseWithheldTools answers a tools/call of a write tool on a read-only
+// server with an error that says the server runs read-only. The write tools
+// are not registered (tools/list shows only the read tools), so without it
+// mcp-go would answer its generic "tool not found", which tells the model
+// nothing it can act on. mcp-go sends the error as JSON-RPC -32600.
+func refuseWithheldTools(_ context.Context, _ any, message any) error {
+	raw, ok := message.(json.RawMessage)
+	if !ok {
+		return nil
+	}
+	var req struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(raw, &req) != nil || req.Method != string(mcp.MethodToolsCall) {
+		return nil
+	}
+	if msg, withheld := tools.ReadOnlyRefusal(req.Params.Name); withheld {
+		return errors.New(msg)
+	}
+	return nil
 }
