@@ -239,6 +239,7 @@ type app struct {
 	deps    *tools.Deps
 	sandbox *sandbox.Server
 	journal *safety.Journal
+	state   *safety.RedisBudget // with --state: the shared budget's store
 	logger  *slog.Logger
 }
 
@@ -248,6 +249,9 @@ func (a *app) close() {
 	}
 	if a.sandbox != nil {
 		_ = a.sandbox.Close()
+	}
+	if a.state != nil {
+		_ = a.state.Close()
 	}
 }
 
@@ -287,11 +291,12 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
-	budget := safety.NewBudget(time.Now,
-		safety.Window{Limit: cfg.MaxUnfollowsPer15m, Span: 15 * time.Minute},
-		safety.Window{Limit: cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
-	)
-	gate.Budget = budget
+	limiter, budget, err := a.newBudget()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	gate.Budget = limiter
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
@@ -316,8 +321,12 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		for _, w := range warnings {
 			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
 		}
+		// A shared store is the truth for every replica: one replica's
+		// journal is never replayed into it.
 		for fp, times := range tools.BudgetEvents(recs, safety.Scope{Gateway: gateway}, time.Now().Add(-24*time.Hour)) {
-			budget.Seed(fp, times...)
+			if budget != nil {
+				budget.Seed(fp, times...)
+			}
 		}
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
@@ -330,6 +339,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		"tools", strings.Join(mcpserver.ToolNames(cfg.ReadOnly), ","),
 		"read_only", cfg.ReadOnly, "dry_run", cfg.DryRun, "confirm", cfg.Confirm,
 		"protected_ids", len(gate.Protected), "journal", cfg.Journal, "account", cfg.Account,
+		"state", config.RedactURL(cfg.State),
 	)
 	return a, nil
 }

@@ -101,16 +101,6 @@ type RedisBudget struct {
 	down      atomic.Bool
 }
 
-// RedactURL returns the state URL with any password replaced, for logs and
-// error texts; a URL that does not parse is not repeated at all.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 // ParseStateURL checks a redis:// or rediss:// URL. Its errors never repeat
 // the URL, which may hold a password.
 func ParseStateURL(raw string) (*redis.Options, error) {
@@ -171,7 +161,8 @@ func NewRedisBudget(rawURL string, logger *slog.Logger, windows ...Window) (*Red
 		// package logs every failure once, with the store named redacted.
 		redis.SetLogger(discardRedisLog{})
 	})
-	b := &RedisBudget{rdb: redis.NewClient(opts), windows: windows, where: RedactURL(rawURL), logger: logger}
+	u, _ := url.Parse(rawURL) // parsed by ParseStateURL already
+	b := &RedisBudget{rdb: redis.NewClient(opts), windows: windows, where: u.Redacted(), logger: logger}
 	for _, w := range windows {
 		// Every window's span, limited or not: replicas may be started with
 		// different limits, and one that has no daily limit must not drop

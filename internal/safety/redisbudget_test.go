@@ -319,14 +319,11 @@ func TestStateURLErrorsNeverRepeatThePassword(t *testing.T) {
 	} {
 		_, err := ParseStateURL(raw)
 		if err == nil {
-			t.Errorf("%s: accepted", RedactURL(raw))
+			t.Errorf("a bad URL was accepted: %q", strings.ReplaceAll(raw, "s3cr3t", "***"))
 			continue
 		}
 		if strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("the error repeats the password: %v", err)
-		}
-		if strings.Contains(RedactURL(raw), "s3cr3t") {
-			t.Errorf("RedactURL kept the password: %s", RedactURL(raw))
 		}
 	}
 	for _, raw := range []string{"redis://127.0.0.1:6379/0", "rediss://u:p@redis.internal:6380/2", "redis://redis"} {
