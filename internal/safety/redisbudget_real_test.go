@@ -3,6 +3,7 @@ package safety
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,6 +117,11 @@ func TestRedisBudgetSurvivesAnOutage(t *testing.T) {
 		t.Fatalf("refusing took %s", d)
 	}
 	srv.Restart() // empty: it kept nothing on disk
+	// A wrong password is refused like an outage, and never repeated.
+	wrong := realBudget(t, strings.Replace(srv.URL(3), "pw-Redis-7", "not-the-pw-9", 1), Window{Limit: 5, Span: 15 * time.Minute})
+	if _, err := wrong.Reserve(ctx, "a"); !errors.Is(err, ErrStateUnavailable) || strings.Contains(err.Error(), "not-the-pw-9") {
+		t.Fatalf("reserve with a wrong password: %v", err)
+	}
 	if err := b.Ping(ctx); err != nil {
 		t.Fatalf("ping after restart: %v", err)
 	}
