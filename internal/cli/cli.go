@@ -259,8 +259,12 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	return a, nil
 }
 
-// serve runs the MCP server on stdio until stdin closes or ctx ends.
+// serve runs the MCP server on stdio until stdin closes or ctx ends, or over
+// HTTP (--http) until ctx ends.
 func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	if a.cfg.HTTP != "" {
+		return a.serveHTTP(ctx, logger)
+	}
 	stdio := server.NewStdioServer(a.server)
 	stdio.SetErrorLogger(log.New(p.Stderr, "xfollow-mcp: stdio: ", 0))
 	// Tool calls wait on the network; mcp-go's default of 5 workers would
