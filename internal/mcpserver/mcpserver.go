@@ -27,6 +27,9 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		server.WithToolCapabilities(false),
 		server.WithInstructions(Instructions),
 		server.WithElicitation(),
+		// Clients may set a log level (logging/setLevel answers {}); the
+		// server's own logs go to stderr, so it sends no log notifications.
+		server.WithLogging(),
 	)
 	var list []server.ServerTool
 	for _, t := range tools.All() {
