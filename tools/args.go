@@ -23,7 +23,7 @@ var (
 // error that says what to send instead.
 func checkID(field, v string) error {
 	if idRe.MatchString(v) {
-		return nil
+		return checkCanonicalID(field, v)
 	}
 	q := quoteArg(v)
 	switch {
@@ -40,6 +40,23 @@ func checkID(field, v string) error {
 	default:
 		return invalidArg("%s %s is not a numeric X user id: send %s", field, q, fieldHelp(field))
 	}
+}
+
+// maxXID is the largest X user id: ids are signed 64-bit integers.
+const maxXID = "9223372036854775807"
+
+// checkCanonicalID refuses digit strings that are not an id's one written
+// form: "0012" would slip past a protected "12" and name the same account.
+func checkCanonicalID(field, v string) error {
+	switch {
+	case v == "0":
+		return invalidArg("%s \"0\" is not an X user id: ids start at 1; check the id (get_x_user returns it)", field)
+	case v[0] == '0':
+		return invalidArg("%s %s has a leading zero, and X user ids never do: send the id exactly as get_x_user returns it", field, quoteArg(v))
+	case len(v) == len(maxXID) && v > maxXID:
+		return invalidArg("%s %s is above the largest X user id (%s): check that the id was copied whole and nothing more", field, quoteArg(v), maxXID)
+	}
+	return nil
 }
 
 // checkUsername validates an optional or required handle and returns it

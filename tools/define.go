@@ -48,6 +48,9 @@ type Call struct {
 	*Deps
 	Tool    string
 	Request mcp.CallToolRequest
+	// Args are the validated arguments re-encoded canonically (struct field
+	// order, no unknown keys): what a confirmation is bound to.
+	Args []byte
 }
 
 // argsValidator is implemented by every tool's input struct: checks that a
@@ -135,6 +138,7 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 			if err != nil {
 				return errorResult(err), nil
 			}
+			call.Args, _ = json.Marshal(in)
 			out, err := run(ctx, call, in)
 			if err != nil {
 				var ask *needInput

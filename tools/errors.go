@@ -41,6 +41,9 @@ type ToolError struct {
 	Msg        string // what happened; what to do
 	RequestID  string
 	RetryAfter int // seconds, for rate limits and budgets
+	// unknown marks a write whose outcome the server did not see: it may
+	// have happened.
+	unknown bool
 }
 
 func (e *ToolError) Error() string {
@@ -104,14 +107,19 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 	case aisa.KindRateLimited:
 		te.Code = CodeRateLimited
 		te.RetryAfter = e.RetryAfterSeconds()
-		te.Msg = fmt.Sprintf("the AIsa key or the X account is rate limited (429); retry after %d seconds, and do not retry sooner.%s", te.RetryAfter, said)
+		te.Msg = fmt.Sprintf("the AIsa key or the X account is rate limited (%s); retry after %d seconds, and do not retry sooner.%s", statusText(e.Status, "429"), te.RetryAfter, said)
 	case aisa.KindUnavailable:
 		te.Code = CodeUnavailable
 		status := "no answer"
 		if e.Status != 0 {
 			status = fmt.Sprintf("status %d", e.Status)
 		}
-		te.Msg = fmt.Sprintf("the AIsa gateway or X is unavailable (%s after %d attempts); retry in a minute.%s", status, e.Attempts, said)
+		if e.RetryAfter > 0 {
+			te.RetryAfter = e.RetryAfterSeconds()
+			te.Msg = fmt.Sprintf("the AIsa gateway or X is unavailable (%s after %d attempts) and asked to wait %d seconds; retry after that, not sooner.%s", status, e.Attempts, te.RetryAfter, said)
+		} else {
+			te.Msg = fmt.Sprintf("the AIsa gateway or X is unavailable (%s after %d attempts); retry in a minute.%s", status, e.Attempts, said)
+		}
 	case aisa.KindTimeout:
 		te.Code = CodeTimeout
 		te.Msg = fmt.Sprintf("the AIsa gateway did not answer in time (%d attempts); the request may or may not have reached X, and repeating it is safe: retry in a minute.", e.Attempts)
@@ -133,6 +141,14 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 		te.Msg = fmt.Sprintf("the gateway reported %s; check the arguments and do not retry the same request unchanged.%s", what, said)
 	}
 	return te
+}
+
+// statusText names an HTTP status for a message, or def when there was none.
+func statusText(status int, def string) string {
+	if status == 0 {
+		return def
+	}
+	return fmt.Sprint(status)
 }
 
 // errorCodeOf extracts the code from an error text, for logs.

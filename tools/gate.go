@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -15,15 +16,23 @@ import (
 )
 
 // Gate is the one place every write passes through. It applies, in order:
-// the protected-account list, the identity guard, the unfollow budget, the
-// person's confirmation, the journal (intent before the gateway sees the
-// request, outcome after) and dry run.
+// the protected-account list, the identity guard, the relationship check
+// (with an account set), the unfollow budget, the person's confirmation,
+// the journal (intent before the gateway sees the request, outcome after)
+// and dry run.
 type Gate struct {
-	DryRun    bool
-	Confirm   bool
+	DryRun  bool
+	Confirm bool
+	// Account is the handle (without @) of the X account linked to the key.
+	// When set, every unfollow first checks that the account follows the
+	// target: an unfollow of an account not followed sends nothing.
+	Account   string
+	Gateway   string // journaled with every record: safety.GatewaySandbox or the gateway host
 	Protected map[string]bool
 	Journal   *safety.Journal // nil: no journal
-	Budget    *safety.Budget  // nil: no budget
+	Budget    safety.Limiter  // nil: no budget
+
+	confirm confirmer
 }
 
 // writeKind is what a write does to the follow graph.
@@ -38,8 +47,20 @@ const (
 type writeItem struct {
 	ID       string
 	Expected string // handle without @, when the caller gave one
-	Username string // resolved handle, for the confirmation text
+	Username string // resolved handle
+	// WasFollowing is whether the account followed ID just before an
+	// unfollow; nil when not checked or the check failed.
+	WasFollowing *bool
 }
+
+// notFollowed reports that the relationship check found ID not followed.
+func (it *writeItem) notFollowed() bool { return it.WasFollowing != nil && !*it.WasFollowing }
+
+// confirmKey names the one input request a confirmation makes.
+const confirmKey = "confirm_write"
+
+// relationshipChecks is how many relationship reads a batch sends at once.
+const relationshipChecks = 4
 
 // budgetView is what every unfollow result shows of the budget.
 type budgetView struct {
@@ -47,49 +68,107 @@ type budgetView struct {
 	Remaining24h *int `json:"remaining_24h,omitempty" jsonschema_description:"Unfollows left in the current 24-hour window; absent when that window has no limit."`
 }
 
-func (g *Gate) budgetView() budgetView {
+func (g *Gate) budgetView(ctx context.Context, c *Call) budgetView {
 	if g == nil || g.Budget == nil {
 		return budgetView{}
 	}
-	r := g.Budget.Remaining()
+	r, err := g.Budget.Remaining(ctx, c.Client.KeyFingerprint())
+	if err != nil {
+		return budgetView{}
+	}
 	return budgetView{Remaining15m: r.Per15m, Remaining24h: r.Per24h}
 }
 
 // precheck runs the checks that need no consent: the protected list (for
-// unfollows) and the identity guard. A refusal is journaled.
-func (g *Gate) precheck(ctx context.Context, c *Call, kind writeKind, it *writeItem) error {
+// unfollows) and the identity guard. resolved is true when a signed
+// confirmation state already carries the handle checked in the first round.
+func (g *Gate) precheck(ctx context.Context, c *Call, kind writeKind, it *writeItem, resolved bool) error {
 	if kind == kindUnfollow && g.Protected[it.ID] {
-		err := &ToolError{Code: CodeProtectedAccount, Msg: fmt.Sprintf(
+		return &ToolError{Code: CodeProtectedAccount, Msg: fmt.Sprintf(
 			"user %s is on this server's protected list, so it will not be unfollowed; nothing was sent. Tell the person; only they can change the list (--protect / --protect-file)", it.ID)}
-		return g.refuse(c, it, err)
 	}
-	if it.Expected != "" {
-		u, err := c.Client.UserInfo(ctx, it.Expected)
-		if err != nil {
-			te := asToolError(err, "@"+it.Expected)
-			if te.Code == CodeUserNotFound {
-				te.Msg = fmt.Sprintf("expected_username @%s could not be resolved: the handle does not exist or is suspended, so nothing was written; check the handle with get_x_user", it.Expected)
-			} else {
-				te.Msg = "could not check expected_username, so nothing was written: " + te.Msg
-			}
-			return g.refuse(c, it, te)
-		}
-		if u.ID != it.ID {
-			err := &ToolError{Code: CodeIdentityMismatch, Msg: fmt.Sprintf(
-				"id %s is not @%s: @%s has id %s, so nothing was written; use the id get_x_user returns for the account the person means", it.ID, it.Expected, u.Username, u.ID)}
-			return g.refuse(c, it, err)
-		}
-		it.Username = u.Username
+	if it.Expected == "" || resolved {
+		return nil
 	}
+	u, err := c.Client.UserInfo(ctx, it.Expected)
+	if err != nil {
+		te := *asToolError(err, "@"+it.Expected)
+		if te.Code == CodeUserNotFound {
+			te.Msg = fmt.Sprintf("expected_username @%s could not be resolved: the handle does not exist or is suspended, so nothing was written; check the handle with get_x_user", it.Expected)
+		} else {
+			te.Msg = "could not check expected_username, so nothing was written: " + te.Msg
+		}
+		return &te
+	}
+	if !strings.EqualFold(u.Username, it.Expected) {
+		return &ToolError{Code: CodeIdentityMismatch, Msg: fmt.Sprintf(
+			"the gateway answered the lookup of @%s with a different account (@%s, id %s), so the identity of id %s could not be confirmed and nothing was written; resolve the handle again with get_x_user and retry with the id it returns", it.Expected, u.Username, u.ID, it.ID)}
+	}
+	if u.ID != it.ID {
+		return &ToolError{Code: CodeIdentityMismatch, Msg: fmt.Sprintf(
+			"id %s is not @%s: @%s has id %s, so nothing was written; use the id get_x_user returns for the account the person means", it.ID, it.Expected, u.Username, u.ID)}
+	}
+	it.Username = u.Username
 	return nil
 }
 
+// checkRelationships finds, when an account is set, whether it follows each
+// item: handles not yet known are resolved in one batch_info_by_ids call,
+// then each is checked with check_follow_relationship. A check that fails
+// leaves WasFollowing nil: the unfollow then goes out unverified.
+func (g *Gate) checkRelationships(ctx context.Context, c *Call, items []*writeItem) {
+	if g.Account == "" || len(items) == 0 {
+		return
+	}
+	var need []string
+	for _, it := range items {
+		if it.Username == "" {
+			need = append(need, it.ID)
+		}
+	}
+	names := map[string]string{}
+	for start := 0; start < len(need); start += aisa.MaxBatchInfoIDs {
+		chunk := need[start:min(start+aisa.MaxBatchInfoIDs, len(need))]
+		users, err := c.Client.BatchInfoByIDs(ctx, chunk)
+		if err != nil {
+			c.Logger.Warn("could not resolve handles for the relationship check; those unfollows go out unverified", "ids", len(chunk), "err", err)
+			continue
+		}
+		for _, u := range users {
+			names[u.ID] = u.Username
+		}
+	}
+	sem := make(chan struct{}, relationshipChecks)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		if it.Username == "" {
+			it.Username = names[it.ID]
+		}
+		if it.Username == "" || ctx.Err() != nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(it *writeItem) {
+			defer func() { <-sem; wg.Done() }()
+			rel, err := c.Client.CheckRelationship(ctx, g.Account, it.Username)
+			if err != nil {
+				c.Logger.Warn("relationship check failed; the unfollow goes out unverified", "target_user_id", it.ID, "err", err)
+				return
+			}
+			following := rel.Following
+			it.WasFollowing = &following
+		}(it)
+	}
+	wg.Wait()
+}
+
 // checkBudget reports whether n more unfollows fit.
-func (g *Gate) checkBudget(n int) error {
+func (g *Gate) checkBudget(ctx context.Context, c *Call, n int) error {
 	if g.Budget == nil {
 		return nil
 	}
-	if err := g.Budget.Check(n); err != nil {
+	if err := g.Budget.Check(ctx, c.Client.KeyFingerprint(), n); err != nil {
 		return budgetError(err)
 	}
 	return nil
@@ -116,37 +195,55 @@ func spanName(d time.Duration) string {
 	return d.String()
 }
 
-// confirm asks the person to approve the write, once for all items. It
-// returns (nil, nil) when approved or not required, a result to return as
-// it is when the client must be asked first, or an error when declined or
-// when the client cannot ask.
-func (g *Gate) confirm(ctx context.Context, c *Call, kind writeKind, items []*writeItem) (*mcp.CallToolResult, error) {
+// approval returns the signed state of an earlier confirmation request and
+// the person's answer, when this call is the retry that answers it. An
+// answer without a state this server signed for this exact call (forged,
+// replayed, expired, for other arguments or another caller) is ignored as
+// if absent.
+func (g *Gate) approval(c *Call) (*confirmState, mcp.ElicitationResponseAction) {
 	if !g.Confirm {
-		return nil, nil
+		return nil, ""
 	}
-	const key = "confirm_write"
-	if ans := server.ElicitationResponse(c.Request.Params.InputResponses, key); ans != nil {
-		if ans.Action == mcp.ElicitationResponseActionAccept {
-			return nil, nil
+	p := c.Request.Params
+	ans := server.ElicitationResponse(p.InputResponses, confirmKey)
+	if ans == nil {
+		return nil, ""
+	}
+	st := g.confirm.verify(p.RequestState, c.Tool, c.Args, c.Client.KeyFingerprint())
+	if st == nil {
+		c.Logger.Warn("a confirmation answer came without a valid request state from this server; it was ignored", "tool", c.Tool)
+		return nil, ""
+	}
+	return st, ans.Action
+}
+
+// applyState restores what the first round resolved, from the signed state.
+func applyState(st *confirmState, items []*writeItem) {
+	byID := make(map[string]stateItem, len(st.Items))
+	for _, si := range st.Items {
+		byID[si.ID] = si
+	}
+	for _, it := range items {
+		if si, ok := byID[it.ID]; ok {
+			it.Username = si.Username
+			it.WasFollowing = si.WasFollowing
 		}
-		err := &ToolError{Code: CodeDeclinedByUser, Msg: "the person declined this write, so nothing was sent; do not retry it unless they ask again"}
-		return nil, g.refuseAll(c, items, err)
 	}
+}
+
+// ask returns a needInput that asks the person to approve the write, once
+// for all items, or an error when the client cannot ask.
+func (g *Gate) ask(ctx context.Context, c *Call, kind writeKind, items []*writeItem) error {
 	if !canElicit(ctx) {
-		err := &ToolError{Code: CodeConfirmationUnavailable, Msg: "this server is set to ask the person before every write (--confirm), but this MCP client cannot ask them (no elicitation support), so nothing was sent; the person must use a client with elicitation or restart the server without --confirm"}
-		return nil, g.refuseAll(c, items, err)
+		return &ToolError{Code: CodeConfirmationUnavailable, Msg: "this server is set to ask the person before every write (--confirm), but this MCP client cannot ask them (no elicitation support), so nothing was sent; the person must use a client with elicitation or restart the server without --confirm"}
 	}
 	verb := "Unfollow"
 	if kind == kindFollow {
 		verb = "Follow"
 	}
-	var names []string
+	names := make([]string, 0, len(items))
 	for _, it := range items {
-		if it.Username != "" {
-			names = append(names, fmt.Sprintf("@%s (id %s)", it.Username, it.ID))
-		} else {
-			names = append(names, "id "+it.ID)
-		}
+		names = append(names, describe(it))
 	}
 	msg := fmt.Sprintf("%s %s on your X account?", verb, strings.Join(names, ", "))
 	if len(items) > 1 {
@@ -156,13 +253,15 @@ func (g *Gate) confirm(ctx context.Context, c *Call, kind writeKind, items []*wr
 		msg += " (dry run: nothing will be sent)"
 	}
 	params := mcp.ElicitationParams{
-		Message: msg,
-		RequestedSchema: map[string]any{
-			"type":       "object",
-			"properties": map[string]any{},
-		},
+		Message:         msg,
+		RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{}},
 	}
-	return server.NewInputRequestBuilder("").Elicit(key, params).ToolResult(), nil
+	state := g.confirm.mint(c.Tool, c.Args, c.Client.KeyFingerprint(), items)
+	return &needInput{result: server.NewInputRequestBuilder(state).Elicit(confirmKey, params).ToolResult()}
+}
+
+func declined() error {
+	return &ToolError{Code: CodeDeclinedByUser, Msg: "the person declined this write, so nothing was sent; do not retry it unless they ask again"}
 }
 
 // canElicit reports whether the client declared the elicitation capability,
@@ -181,21 +280,22 @@ func canElicit(ctx context.Context) bool {
 // execute sends one write through the budget and the journal, or simulates
 // it in dry-run mode. It returns the gateway's answer.
 func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeItem) (aisa.FollowState, error) {
-	var res *safety.Reservation
-	if kind == kindUnfollow && g.Budget != nil {
-		r, err := g.Budget.Reserve()
+	var slot safety.Slot
+	if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
+		s, err := g.Budget.Reserve(ctx, c.Client.KeyFingerprint())
 		if err != nil {
 			return aisa.FollowState{}, g.refuse(c, it, budgetError(err))
 		}
-		res = r
+		slot = s
 	}
 	callID, err := g.journalIntent(c, it)
 	if err != nil {
-		res.Release()
+		if slot != nil {
+			slot.Release()
+		}
 		return aisa.FollowState{}, err
 	}
 	if g.DryRun {
-		res.Release()
 		st := aisa.FollowState{Following: kind == kindFollow}
 		g.journalOutcome(c, it, callID, safety.OutcomeOK, "", "", &st.Following)
 		return st, nil
@@ -203,27 +303,68 @@ func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeIt
 	var st aisa.FollowState
 	if kind == kindUnfollow {
 		st, err = c.Client.Unfollow(ctx, it.ID)
-		if err == nil && st.Following {
-			err = &ToolError{Code: CodeNotUnfollowed, RequestID: st.RequestID, Msg: fmt.Sprintf(
-				"the gateway answered but X still reports following %s, so the unfollow did not take effect; check with check_x_follow_relationship, and retry once later", it.ID)}
-		}
 	} else {
 		st, err = c.Client.Follow(ctx, it.ID)
-		if err == nil && !st.Following && !st.PendingFollow {
-			err = &ToolError{Code: CodeNotFollowed, RequestID: st.RequestID, Msg: fmt.Sprintf(
-				"the gateway answered but X reports neither following %s nor a pending request, so the follow did not take effect; check with check_x_follow_relationship, and retry once later", it.ID)}
+	}
+	outcome := safety.OutcomeOK
+	switch {
+	case err != nil:
+		outcome = outcomeOf(err)
+	case kind == kindUnfollow && st.Following:
+		outcome = safety.OutcomeFailed
+		err = &ToolError{Code: CodeNotUnfollowed, RequestID: st.RequestID, Msg: fmt.Sprintf(
+			"the gateway answered but X still reports following %s, so the unfollow did not take effect; check with check_x_follow_relationship, and retry once later", it.ID)}
+	case kind == kindFollow && !st.Following && !st.PendingFollow:
+		outcome = safety.OutcomeFailed
+		err = &ToolError{Code: CodeNotFollowed, RequestID: st.RequestID, Msg: fmt.Sprintf(
+			"the gateway answered but X reports neither following %s nor a pending request, so the follow did not take effect; check with check_x_follow_relationship, and retry once later", it.ID)}
+	}
+	if slot != nil {
+		if outcome == safety.OutcomeFailed {
+			slot.Release()
+		} else {
+			slot.Keep()
 		}
 	}
 	if err != nil {
-		res.Release()
-		te := asToolError(err, "with id "+it.ID)
-		reqID := te.RequestID
-		g.journalOutcome(c, it, callID, safety.OutcomeError, te.Code, reqID, nil)
-		return st, te
+		te := *asToolError(err, "with id "+it.ID)
+		if outcome == safety.OutcomeUnknown {
+			te.Msg += unknownNote(kind)
+			te.unknown = true
+		}
+		g.journalOutcome(c, it, callID, outcome, te.Code, te.RequestID, nil)
+		return st, &te
 	}
-	res.Commit()
 	g.journalOutcome(c, it, callID, safety.OutcomeOK, "", st.RequestID, &st.Following)
 	return st, nil
+}
+
+// outcomeOf sorts a failed write: failed when the gateway said no or the
+// request never left, unknown when it may have been acted on.
+func outcomeOf(err error) string {
+	var ge *aisa.Error
+	if errors.As(err, &ge) {
+		if ge.MaybeApplied {
+			return safety.OutcomeUnknown
+		}
+		return safety.OutcomeFailed
+	}
+	return safety.OutcomeUnknown
+}
+
+func unknownNote(kind writeKind) string {
+	if kind == kindFollow {
+		return " The outcome is unknown: the follow may have happened; check with check_x_follow_relationship before retrying."
+	}
+	return " The outcome is unknown: the unfollow may have happened, so it counts against the unfollow budget and `xfollow-mcp undo` covers it; check with check_x_follow_relationship before retrying."
+}
+
+// record builds a journal record for it with the call's gateway and key.
+func (g *Gate) record(c *Call, it *writeItem, callID, phase string) safety.Record {
+	return safety.Record{CallID: callID, Phase: phase, Tool: c.Tool,
+		TargetUserID: it.ID, ExpectedUsername: it.Expected, Username: it.Username,
+		Gateway: g.Gateway, KeyFingerprint: c.Client.KeyFingerprint(),
+		DryRun: g.DryRun, WasFollowing: it.WasFollowing}
 }
 
 // journalIntent writes the intent record; failing that, the write is refused.
@@ -232,9 +373,7 @@ func (g *Gate) journalIntent(c *Call, it *writeItem) (string, error) {
 	if g.Journal == nil {
 		return callID, nil
 	}
-	err := g.Journal.Append(safety.Record{CallID: callID, Phase: safety.PhaseIntent, Tool: c.Tool,
-		TargetUserID: it.ID, ExpectedUsername: it.Expected, DryRun: g.DryRun})
-	if err != nil {
+	if err := g.Journal.Append(g.record(c, it, callID, safety.PhaseIntent)); err != nil {
 		c.Logger.Error("journal write failed; refusing writes", "err", err)
 		return "", &ToolError{Code: CodeJournalUnavailable, Msg: "the write journal cannot be written, so this server refuses every write and nothing was sent; the person must fix the journal file (disk full, permissions) and restart the server"}
 	}
@@ -245,24 +384,29 @@ func (g *Gate) journalOutcome(c *Call, it *writeItem, callID, outcome, code, req
 	if g.Journal == nil {
 		return
 	}
-	err := g.Journal.Append(safety.Record{CallID: callID, Phase: safety.PhaseOutcome, Tool: c.Tool,
-		TargetUserID: it.ID, ExpectedUsername: it.Expected, DryRun: g.DryRun,
-		Outcome: outcome, Code: code, RequestID: reqID, Following: following})
-	if err != nil {
+	r := g.record(c, it, callID, safety.PhaseOutcome)
+	r.Outcome, r.Code, r.RequestID, r.Following = outcome, code, reqID, following
+	if err := g.Journal.Append(r); err != nil {
 		c.Logger.Error("journal outcome write failed; later writes will be refused", "err", err)
 	}
 }
 
-// refuse journals a refused write (intent and outcome) and returns err. If
-// the journal cannot be written, the refusal stands all the same.
+// settle journals a write that ends without being sent: refused (a safety
+// control stopped it) or noop (nothing to do). If the journal cannot be
+// written, the result stands all the same.
+func (g *Gate) settle(c *Call, it *writeItem, outcome, code string) {
+	if g.Journal == nil {
+		return
+	}
+	if callID, err := g.journalIntent(c, it); err == nil {
+		g.journalOutcome(c, it, callID, outcome, code, "", nil)
+	}
+}
+
+// refuse journals a refused write and returns err as a *ToolError.
 func (g *Gate) refuse(c *Call, it *writeItem, err error) error {
 	te := asToolError(err, "")
-	if g.Journal != nil {
-		callID, jerr := g.journalIntent(c, it)
-		if jerr == nil {
-			g.journalOutcome(c, it, callID, safety.OutcomeRefused, te.Code, te.RequestID, nil)
-		}
-	}
+	g.settle(c, it, safety.OutcomeRefused, te.Code)
 	return te
 }
 
@@ -279,22 +423,41 @@ type needInput struct{ result *mcp.CallToolResult }
 
 func (n *needInput) Error() string { return "input required" }
 
-// writeOne is the whole path of a single-account write tool.
+// writeOne is the whole path of a single-account write tool. For an unfollow
+// of an account the relationship check found not followed, it sends nothing
+// and reports it through it.WasFollowing.
 func (g *Gate) writeOne(ctx context.Context, c *Call, kind writeKind, it *writeItem) (aisa.FollowState, error) {
-	if err := g.precheck(ctx, c, kind, it); err != nil {
-		return aisa.FollowState{}, err
+	st, answer := g.approval(c)
+	if st != nil {
+		applyState(st, []*writeItem{it})
+	}
+	if err := g.precheck(ctx, c, kind, it, st != nil); err != nil {
+		return aisa.FollowState{}, g.refuse(c, it, err)
 	}
 	if kind == kindUnfollow {
-		if err := g.checkBudget(1); err != nil {
+		if st == nil {
+			g.checkRelationships(ctx, c, []*writeItem{it})
+		}
+		if it.notFollowed() {
+			g.settle(c, it, safety.OutcomeNoop, "")
+			return aisa.FollowState{Following: false}, nil
+		}
+		if err := g.checkBudget(ctx, c, 1); err != nil {
 			return aisa.FollowState{}, g.refuse(c, it, err)
 		}
 	}
-	ask, err := g.confirm(ctx, c, kind, []*writeItem{it})
-	if err != nil {
-		return aisa.FollowState{}, err
-	}
-	if ask != nil {
-		return aisa.FollowState{}, &needInput{result: ask}
+	if g.Confirm {
+		if st == nil {
+			err := g.ask(ctx, c, kind, []*writeItem{it})
+			var ni *needInput
+			if errors.As(err, &ni) {
+				return aisa.FollowState{}, err
+			}
+			return aisa.FollowState{}, g.refuse(c, it, err)
+		}
+		if answer != mcp.ElicitationResponseActionAccept {
+			return aisa.FollowState{}, g.refuse(c, it, declined())
+		}
 	}
 	return g.execute(ctx, c, kind, it)
 }

@@ -12,25 +12,15 @@ var (
 	followTools   = []string{"follow_x_user"}
 )
 
-// UnfollowTimes returns when the journal's real (not dry-run) unfollows at or
-// after since happened, to rebuild the budget at start.
-func UnfollowTimes(recs []safety.Record, since time.Time) []time.Time {
-	var out []time.Time
-	for _, r := range recs {
-		if r.Phase != safety.PhaseOutcome || r.Outcome != safety.OutcomeOK || r.DryRun || r.Time.Before(since) {
-			continue
-		}
-		for _, t := range unfollowTools {
-			if r.Tool == t {
-				out = append(out, r.Time)
-			}
-		}
-	}
-	return out
+// BudgetEvents returns, per key fingerprint, when the scope's unfollows that
+// hold a budget slot (ok or unknown, not dry run) happened at or after
+// since, to rebuild the budget at start.
+func BudgetEvents(recs []safety.Record, s safety.Scope, since time.Time) map[string][]time.Time {
+	return safety.BudgetEvents(safety.Attempts(recs), s, since, unfollowTools)
 }
 
-// UnfollowedSince returns the ids the journal shows were unfollowed at or
-// after since and not followed again since, oldest first.
-func UnfollowedSince(recs []safety.Record, since time.Time) []string {
-	return safety.Unfollowed(recs, since, unfollowTools, followTools)
+// UndoCandidates returns the scope's accounts unfollowed at or after since
+// and not followed again, oldest first; never one journaled as not followed.
+func UndoCandidates(recs []safety.Record, s safety.Scope, since time.Time) []safety.UndoItem {
+	return safety.UndoCandidates(safety.Attempts(recs), s, since, unfollowTools, followTools)
 }

@@ -27,9 +27,10 @@ func (a UnfollowArgs) validate() error {
 type UnfollowResult struct {
 	TargetUserID string     `json:"target_user_id" jsonschema_description:"The id that was unfollowed."`
 	Following    bool       `json:"following" jsonschema_description:"Always false on success: the account no longer follows target_user_id."`
+	WasFollowing *bool      `json:"was_following,omitempty" jsonschema_description:"With --account set: whether the account followed target_user_id just before this call. false means nothing was sent (there was nothing to unfollow); absent when not checked."`
 	Budget       budgetView `json:"budget" jsonschema_description:"What is left of this server's unfollow budget."`
 	DryRun       bool       `json:"dry_run,omitempty" jsonschema_description:"True when the server is in dry-run mode: every check passed but nothing was sent."`
-	Note         string     `json:"note,omitempty" jsonschema_description:"What would have happened, in dry-run mode."`
+	Note         string     `json:"note,omitempty" jsonschema_description:"What happened when nothing was sent: a dry run, or an account that was not followed."`
 }
 
 func unfollowXUser() Tool {
@@ -39,7 +40,7 @@ func unfollowXUser() Tool {
 		Description: "Unfollow one account on the person's real X account (through the AIsa gateway). " +
 			"target_user_id is the numeric X user id as a string; a @handle is not accepted (call get_x_user first). " +
 			"Pass expected_username whenever you know the handle, so a wrong id is refused. " +
-			"Unfollowing someone not followed is a no-op that still reports following=false. Undo with follow_x_user.",
+			"Unfollowing an account not followed changes nothing; when the server knows the linked account (--account) it then sends nothing and reports was_following=false. Undo with follow_x_user.",
 		ReadOnly:    false,
 		Destructive: true,
 		Idempotent:  true,
@@ -55,7 +56,11 @@ func runUnfollow(ctx context.Context, c *Call, in UnfollowArgs) (UnfollowResult,
 	if _, err := c.Gate.writeOne(ctx, c, kindUnfollow, it); err != nil {
 		return UnfollowResult{}, err
 	}
-	out := UnfollowResult{TargetUserID: in.TargetUserID, Following: false, Budget: c.Gate.budgetView()}
+	out := UnfollowResult{TargetUserID: in.TargetUserID, Following: false, WasFollowing: it.WasFollowing, Budget: c.Gate.budgetView(ctx, c)}
+	if it.notFollowed() {
+		out.Note = fmt.Sprintf("@%s does not follow %s, so there was nothing to unfollow: nothing was sent and no budget was spent", c.Gate.Account, describe(it))
+		return out, nil
+	}
 	if c.Gate.DryRun {
 		out.DryRun = true
 		out.Note = fmt.Sprintf("dry run: every check passed and %s would have been unfollowed; nothing was sent to the gateway", describe(it))

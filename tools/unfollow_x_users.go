@@ -2,10 +2,15 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/invopop/jsonschema"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 )
 
 // maxBatch is the most ids one unfollow_x_users call takes.
@@ -46,15 +51,17 @@ func (a BatchUnfollowArgs) validate() error {
 
 // Batch item statuses.
 const (
-	statusUnfollowed = "unfollowed"
-	statusRefused    = "refused"
-	statusError      = "error"
+	statusUnfollowed   = "unfollowed"
+	statusNotFollowing = "not_following"
+	statusRefused      = "refused"
+	statusError        = "error"
+	statusUnknown      = "unknown"
 )
 
 // BatchItem is the outcome for one id.
 type BatchItem struct {
 	TargetUserID string `json:"target_user_id" jsonschema_description:"The id."`
-	Status       string `json:"status" jsonschema:"enum=unfollowed,enum=refused,enum=error" jsonschema_description:"unfollowed, refused (a safety control stopped it; nothing was sent) or error (the gateway failed)."`
+	Status       string `json:"status" jsonschema:"enum=unfollowed,enum=not_following,enum=refused,enum=error,enum=unknown" jsonschema_description:"unfollowed; not_following (the account did not follow it, so nothing was sent); refused (a safety control stopped it; nothing was sent); error (the gateway said no); unknown (no trustworthy answer: it may have been unfollowed, counts against the budget, and undo covers it)."`
 	Code         string `json:"code,omitempty" jsonschema_description:"The error code when not unfollowed, as in single-call errors."`
 	Message      string `json:"message,omitempty" jsonschema_description:"What happened and what to do, when not unfollowed."`
 }
@@ -83,6 +90,12 @@ func unfollowXUsers() Tool {
 	}, runBatchUnfollow)
 }
 
+// batchStops are the codes after which the rest of a batch is not attempted.
+var batchStops = map[string]bool{
+	CodeAuthInvalid: true, CodeNotLinked: true, CodeNotConfigured: true, CodeJournalUnavailable: true,
+	CodeCanceled: true, CodeRateLimited: true, CodeBudgetExhausted: true,
+}
+
 func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (BatchResult, error) {
 	if !c.Client.Configured() {
 		return BatchResult{}, notConfigured()
@@ -90,34 +103,64 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 	g := c.Gate
 	out := BatchResult{Results: []BatchItem{}, NotAttempted: []string{}, DryRun: g.DryRun}
 
+	items := make([]*writeItem, len(in.TargetUserIDs))
+	for i, id := range in.TargetUserIDs {
+		items[i] = &writeItem{ID: id}
+	}
+	st, answer := g.approval(c)
+	if st != nil {
+		applyState(st, items)
+	}
 	// Checks that need no consent first, so the person is asked only about
-	// ids that can go ahead.
-	var ready []*writeItem
+	// ids that can go ahead. Nothing is journaled until the call's final
+	// round, so a confirmation round trip journals each refusal once.
 	refused := map[string]*ToolError{}
-	for _, id := range in.TargetUserIDs {
-		it := &writeItem{ID: id}
-		if err := g.precheck(ctx, c, kindUnfollow, it); err != nil {
-			refused[id] = asToolError(err, "")
+	var ready, toWrite []*writeItem
+	for _, it := range items {
+		if err := g.precheck(ctx, c, kindUnfollow, it, st != nil); err != nil {
+			refused[it.ID] = asToolError(err, "")
 			continue
 		}
 		ready = append(ready, it)
 	}
-	if len(ready) > 0 {
-		ask, err := g.confirm(ctx, c, kindUnfollow, ready)
-		if err != nil {
-			return BatchResult{}, err
+	if st == nil {
+		g.checkRelationships(ctx, c, ready)
+	}
+	for _, it := range ready {
+		if !it.notFollowed() {
+			toWrite = append(toWrite, it)
 		}
-		if ask != nil {
-			return BatchResult{}, &needInput{result: ask}
+	}
+	settleChecked := func() {
+		for _, it := range items {
+			if te, ok := refused[it.ID]; ok {
+				g.settle(c, it, safety.OutcomeRefused, te.Code)
+			} else if it.notFollowed() {
+				g.settle(c, it, safety.OutcomeNoop, "")
+			}
+		}
+	}
+	if g.Confirm && len(toWrite) > 0 {
+		var err error
+		if st == nil {
+			err = g.ask(ctx, c, kindUnfollow, toWrite)
+			var ni *needInput
+			if errors.As(err, &ni) {
+				return BatchResult{}, err
+			}
+		} else if answer != mcp.ElicitationResponseActionAccept {
+			err = declined()
+		}
+		if err != nil {
+			settleChecked()
+			return BatchResult{}, g.refuseAll(c, toWrite, err)
 		}
 	}
 
-	progress := progressReporter(ctx, c, len(in.TargetUserIDs))
-	byID := make(map[string]*writeItem, len(ready))
-	for _, it := range ready {
-		byID[it.ID] = it
-	}
-	for i, id := range in.TargetUserIDs {
+	progress := progressReporter(ctx, c, len(items))
+	fp := c.Client.KeyFingerprint()
+	dryUsed := 0 // what a dry run would have spent of the budget in this call
+	for i, it := range items {
 		if out.Stopped != "" || ctx.Err() != nil {
 			if out.Stopped == "" {
 				out.Stopped = (&ToolError{Code: CodeCanceled, Msg: "the call was cancelled; the ids in not_attempted were not sent"}).Error()
@@ -125,42 +168,66 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 			out.NotAttempted = append(out.NotAttempted, in.TargetUserIDs[i:]...)
 			break
 		}
-		if te, ok := refused[id]; ok {
-			out.Results = append(out.Results, BatchItem{TargetUserID: id, Status: statusRefused, Code: te.Code, Message: te.Msg})
+		if te, ok := refused[it.ID]; ok {
+			g.settle(c, it, safety.OutcomeRefused, te.Code)
+			out.Results = append(out.Results, BatchItem{TargetUserID: it.ID, Status: statusRefused, Code: te.Code, Message: te.Msg})
 			progress(i + 1)
 			continue
 		}
-		_, err := g.execute(ctx, c, kindUnfollow, byID[id])
+		if it.notFollowed() {
+			g.settle(c, it, safety.OutcomeNoop, "")
+			out.Results = append(out.Results, BatchItem{TargetUserID: it.ID, Status: statusNotFollowing,
+				Message: fmt.Sprintf("@%s does not follow %s; nothing was sent and no budget was spent", g.Account, describe(it))})
+			progress(i + 1)
+			continue
+		}
+		var err error
+		if g.DryRun && g.Budget != nil {
+			// A dry run spends no real slot, but counts its own.
+			if berr := g.Budget.Check(ctx, fp, dryUsed+1); berr != nil {
+				err = g.refuse(c, it, budgetError(berr))
+			}
+		}
 		if err == nil {
-			out.Results = append(out.Results, BatchItem{TargetUserID: id, Status: statusUnfollowed})
+			_, err = g.execute(ctx, c, kindUnfollow, it)
+		}
+		if err == nil {
+			dryUsed++
+			out.Results = append(out.Results, BatchItem{TargetUserID: it.ID, Status: statusUnfollowed})
 			progress(i + 1)
 			continue
 		}
-		te := asToolError(err, "with id "+id)
+		te := asToolError(err, "with id "+it.ID)
 		status := statusError
-		switch te.Code {
-		case CodeBudgetExhausted, CodeJournalUnavailable:
+		switch {
+		case te.Code == CodeBudgetExhausted || te.Code == CodeJournalUnavailable:
 			status = statusRefused
+		case te.unknown:
+			status = statusUnknown
 		}
-		out.Results = append(out.Results, BatchItem{TargetUserID: id, Status: status, Code: te.Code, Message: te.Msg})
+		out.Results = append(out.Results, BatchItem{TargetUserID: it.ID, Status: status, Code: te.Code, Message: te.Msg})
 		progress(i + 1)
-		switch te.Code {
-		case CodeAuthInvalid, CodeNotLinked, CodeNotConfigured, CodeJournalUnavailable, CodeCanceled:
-			out.Stopped = te.Error()
-		case CodeRateLimited, CodeBudgetExhausted:
+		if batchStops[te.Code] || (te.Code == CodeUnavailable && te.RetryAfter > 0) {
 			out.Stopped = te.Error()
 			out.RetryAfterSeconds = te.RetryAfter
 		}
 	}
-	out.Budget = g.budgetView()
+	out.Budget = g.budgetView(ctx, c)
 	if g.DryRun {
-		n := 0
+		n, stopped := 0, 0
 		for _, r := range out.Results {
-			if r.Status == statusUnfollowed {
+			switch {
+			case r.Status == statusUnfollowed:
 				n++
+			case r.Code == CodeBudgetExhausted:
+				stopped++
 			}
 		}
+		stopped += len(out.NotAttempted)
 		out.Note = fmt.Sprintf("dry run: %d of %d ids passed every check and would have been unfollowed; nothing was sent to the gateway", n, len(in.TargetUserIDs))
+		if stopped > 0 && strings.Contains(out.Stopped, CodeBudgetExhausted) {
+			out.Note += fmt.Sprintf("; %d were stopped by the unfollow budget", stopped)
+		}
 	}
 	return out, nil
 }

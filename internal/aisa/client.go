@@ -216,6 +216,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	target := u.String()
 
 	var last *Error
+	maybeApplied := false // some attempt may have been acted on
 	for attempt := 0; ; attempt++ {
 		resp, err := c.attempt(ctx, r.method, target, body)
 		if err == nil {
@@ -226,6 +227,8 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			e = &Error{Kind: KindGatewayError, Detail: err.Error()}
 		}
 		e.Attempts = attempt + 1
+		maybeApplied = maybeApplied || e.MaybeApplied
+		e.MaybeApplied = maybeApplied
 		last = e
 		if e.Kind == KindCanceled || !r.idempotent || !retryable(e) {
 			return nil, e
@@ -238,15 +241,16 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			wait = c.backoffFor(attempt)
 		}
 		if wait > c.maxWait {
-			if e.Kind == KindRateLimited || e.RetryAfter > 0 {
-				// Too long to wait inside one tool call: let the caller decide.
-				e.Kind = KindRateLimited
+			if e.RetryAfter > 0 {
+				// Too long to wait inside one tool call: let the caller
+				// decide. The kind stays what the gateway said (a 503 with
+				// a long Retry-After is not a rate limit).
 				return nil, e
 			}
 			wait = c.maxWait
 		}
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, &Error{Kind: KindCanceled, Detail: "cancelled while waiting to retry", Attempts: last.Attempts}
+			return nil, &Error{Kind: KindCanceled, Detail: "cancelled while waiting to retry", Attempts: last.Attempts, MaybeApplied: maybeApplied}
 		}
 	}
 }
@@ -306,7 +310,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 		return nil, e
 	}
 	if len(raw) > MaxBodyBytes {
-		return nil, &Error{Kind: KindBadResponse, Status: res.StatusCode, RequestID: requestID,
+		return nil, &Error{Kind: KindBadResponse, Status: res.StatusCode, RequestID: requestID, MaybeApplied: true,
 			Detail: fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes)}
 	}
 	return c.decode(res, raw, requestID)
@@ -314,13 +318,30 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 
 // transportError types an error from the HTTP exchange itself.
 func (c *Client) transportError(parent, attempt context.Context, err error) *Error {
+	// A request that never got a connection was never sent; anything later
+	// may have reached the gateway.
+	sent := !isDialError(err)
 	if parent.Err() != nil {
-		return &Error{Kind: KindCanceled, Detail: "request cancelled"}
+		return &Error{Kind: KindCanceled, Detail: "request cancelled", MaybeApplied: sent}
 	}
 	if attempt.Err() != nil || isTimeout(err) {
-		return &Error{Kind: KindTimeout, Detail: fmt.Sprintf("no complete answer within %s", c.timeout)}
+		return &Error{Kind: KindTimeout, Detail: fmt.Sprintf("no complete answer within %s", c.timeout), MaybeApplied: sent}
 	}
-	return &Error{Kind: KindUnavailable, Detail: "connection failed: " + c.Scrub(stripURL(err))}
+	return &Error{Kind: KindUnavailable, Detail: "connection failed: " + c.Scrub(stripURL(err)), MaybeApplied: sent}
+}
+
+// isDialError reports whether err happened while connecting (name lookup,
+// refused connection, TLS handshake), before any byte of the request left.
+func isDialError(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return false
 }
 
 func isTimeout(err error) bool {
@@ -385,11 +406,11 @@ func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*resp
 	}
 
 	if status >= 300 && status < 400 {
-		return nil, &Error{Kind: KindBadResponse, Status: status, RequestID: requestID,
+		return nil, &Error{Kind: KindBadResponse, Status: status, RequestID: requestID, MaybeApplied: true,
 			Detail: fmt.Sprintf("the gateway answered with a redirect (%d); redirects are not followed", status)}
 	}
 	if status < 200 || status >= 300 {
-		e := &Error{Kind: kindForStatus(status), Status: status, RequestID: requestID}
+		e := &Error{Kind: kindForStatus(status), Status: status, RequestID: requestID, MaybeApplied: status >= 500}
 		if jsonErr == nil {
 			e.Code = c.Scrub(firstNonEmpty(codeString(errObj.Code), codeString(env.Code), errObj.Type))
 			e.Message = c.Scrub(firstNonEmpty(errObj.Message, errObj.Msg, env.Message, env.Msg, jsonString(env.Error)))
@@ -402,7 +423,7 @@ func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*resp
 
 	// 2xx from here on.
 	if jsonErr != nil {
-		return nil, &Error{Kind: KindBadResponse, Status: status, RequestID: requestID,
+		return nil, &Error{Kind: KindBadResponse, Status: status, RequestID: requestID, MaybeApplied: true,
 			Detail: "response is not a JSON object"}
 	}
 	failed := false
@@ -427,12 +448,14 @@ func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*resp
 		if codeIsNum && codeNum >= 400 && codeNum <= 599 {
 			e.Kind = kindForStatus(codeNum)
 			e.Status = codeNum
+			e.MaybeApplied = codeNum >= 500
 			if codeNum == 429 {
 				e.RetryAfter = c.parseRetryAfter(res.Header.Get("Retry-After"))
 			}
 		} else if n, ok := codeNumber(errObj.Code); ok && n >= 400 && n <= 599 {
 			e.Kind = kindForStatus(n)
 			e.Status = n
+			e.MaybeApplied = n >= 500
 		}
 		e.Code = c.Scrub(firstNonEmpty(codeString(errObj.Code), codeString(env.Code), errObj.Type))
 		e.Message = c.Scrub(firstNonEmpty(errObj.Message, errObj.Msg, env.Message, env.Msg, jsonString(env.Error)))

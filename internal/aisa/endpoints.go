@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,7 +44,7 @@ func (c *Client) followCall(ctx context.Context, path, targetUserID string) (Fol
 	}
 	following, ok := exactBool(res.data, "following")
 	if !ok {
-		return FollowState{}, &Error{Kind: KindBadResponse, RequestID: res.requestID,
+		return FollowState{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, MaybeApplied: true,
 			Detail: `the gateway answered 2xx without a boolean data.following`}
 	}
 	st := FollowState{Following: following, RequestID: res.requestID}
@@ -206,6 +207,54 @@ func (c *Client) UserInfo(ctx context.Context, username string) (User, error) {
 	}
 	return User{}, &Error{Kind: KindUserNotFound, Status: http.StatusNotFound, RequestID: res.requestID,
 		Detail: "no such user, or the account is suspended or unavailable"}
+}
+
+// MaxBatchInfoIDs is the most ids one BatchInfoByIDs call sends.
+const MaxBatchInfoIDs = 100
+
+// BatchInfoByIDs looks up profiles by numeric id in one call
+// (GET /twitter/user/batch_info_by_ids?userIds=1,2,3). The answer lists the
+// users the gateway knows, in any order; ids it does not know are absent.
+func (c *Client) BatchInfoByIDs(ctx context.Context, ids []string) ([]User, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if len(ids) > MaxBatchInfoIDs {
+		return nil, &Error{Kind: KindInvalidRequest, Detail: fmt.Sprintf("at most %d ids per lookup", MaxBatchInfoIDs)}
+	}
+	res, err := c.do(ctx, request{
+		method:     http.MethodGet,
+		path:       "/twitter/user/batch_info_by_ids",
+		query:      url.Values{"userIds": {strings.Join(ids, ",")}},
+		idempotent: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := res.body["users"]
+	if !ok && len(res.data) > 0 {
+		raw = res.data
+		if res.data[0] == '{' {
+			var inner map[string]json.RawMessage
+			if json.Unmarshal(res.data, &inner) == nil {
+				raw = inner["users"]
+			}
+		}
+	}
+	var list []rawUser
+	if len(raw) > 0 && string(raw) != "null" && json.Unmarshal(raw, &list) != nil {
+		return nil, &Error{Kind: KindBadResponse, RequestID: res.requestID, Detail: "users is not a list of user objects"}
+	}
+	out := make([]User, 0, len(list))
+	for _, ru := range list {
+		if ru.Unavailable.v != nil && *ru.Unavailable.v {
+			continue
+		}
+		if u, ok := ru.user(); ok {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }
 
 // Relationship is the follow relationship between two accounts.

@@ -37,6 +37,12 @@ type Error struct {
 	RetryAfter time.Duration // how long the gateway asked us to wait; 0 if it did not say
 	Attempts   int           // how many HTTP attempts were made
 	Detail     string        // what the client observed (for bad responses, timeouts, transport errors)
+	// MaybeApplied is true when some attempt may have reached the gateway
+	// and been acted on without the client seeing a trustworthy answer: a
+	// timeout or broken connection after the request was sent, a 5xx, an
+	// answer that could not be decoded, a cancellation in flight. A write
+	// that fails this way may have happened.
+	MaybeApplied bool
 }
 
 func (e *Error) Error() string {

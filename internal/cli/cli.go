@@ -110,6 +110,12 @@ func Run(ctx context.Context, p IO) int {
 		if cfg.Journal == "" || parser.UndoSince() <= 0 {
 			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
 		}
+		// Undo reads an existing journal; a mistyped path must not become a
+		// new empty journal and a cheerful "nothing to undo".
+		if _, err := os.Stat(cfg.Journal); err != nil {
+			fmt.Fprintf(p.Stderr, "xfollow-mcp: undo: journal %s cannot be read: %v; check the path (nothing was created)\n", cfg.Journal, causeOf(err))
+			return 1
+		}
 		// The person runs undo by hand: there is nobody to confirm to.
 		cfg.Confirm = false
 	default:
@@ -133,7 +139,7 @@ func Run(ctx context.Context, p IO) int {
 		}
 		return app.callOnce(ctx, p, pos[0], args)
 	case "undo":
-		return app.undo(ctx, p, parser.UndoSince())
+		return app.undo(ctx, p, parser.UndoSince(), parser.UndoKeyFingerprint())
 	}
 	return app.serve(ctx, p, logger)
 }
@@ -210,33 +216,22 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		a.close()
 		return nil, err
 	}
-	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Protected: map[string]bool{}}
+	gateway := c.Host()
+	if cfg.Sandbox {
+		gateway = safety.GatewaySandbox
+	}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}}
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
-	gate.Budget = safety.NewBudget(time.Now,
+	budget := safety.NewBudget(time.Now,
 		safety.Window{Limit: cfg.MaxUnfollowsPer15m, Span: 15 * time.Minute},
 		safety.Window{Limit: cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
 	)
+	gate.Budget = budget
 	if cfg.Journal != "" {
-		// Rebuild the budget from the journal, so a restart does not reset it.
-		var recs []safety.Record
-		var skipped int
-		var err error
-		if st, serr := os.Stat(cfg.Journal); serr == nil && !st.Mode().IsRegular() {
-			// A device or pipe has no history to read (and reading one may never end).
-			logger.Warn("journal is not a regular file; the budget starts empty", "journal", cfg.Journal)
-		} else {
-			recs, skipped, err = safety.ReadJournalFile(cfg.Journal)
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			a.close()
-			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
-		}
-		if skipped > 0 {
-			logger.Warn("journal ends with a partial line (the server was killed mid-write); it was skipped", "journal", cfg.Journal)
-		}
-		gate.Budget.Seed(tools.UnfollowTimes(recs, time.Now().Add(-24*time.Hour))...)
+		// Open first: it refuses what is not a regular file before anything
+		// can block on it, and closes off a line torn by a crash.
 		j, err := safety.OpenJournal(cfg.Journal)
 		if err != nil {
 			a.close()
@@ -244,6 +239,23 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		}
 		a.journal = j
 		gate.Journal = j
+		if j.TornLine > 0 {
+			logger.Warn("the journal's last line was cut short by a crash; it is kept, skipped, and the next record starts on a new line",
+				"journal", cfg.Journal, "line", j.TornLine)
+		}
+		// Rebuild the budget from the journal, so a restart does not reset
+		// it: every unfollow of this gateway that happened or may have.
+		recs, warnings, err := safety.ReadJournalFile(cfg.Journal)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
+		}
+		for _, w := range warnings {
+			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
+		}
+		for fp, times := range tools.BudgetEvents(recs, safety.Scope{Gateway: gateway}, time.Now().Add(-24*time.Hour)) {
+			budget.Seed(fp, times...)
+		}
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
@@ -254,7 +266,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		"api_key_set", cfg.APIKey != "",
 		"tools", strings.Join(mcpserver.ToolNames(cfg.ReadOnly), ","),
 		"read_only", cfg.ReadOnly, "dry_run", cfg.DryRun, "confirm", cfg.Confirm,
-		"protected_ids", len(gate.Protected), "journal", cfg.Journal,
+		"protected_ids", len(gate.Protected), "journal", cfg.Journal, "account", cfg.Account,
 	)
 	return a, nil
 }
@@ -362,6 +374,15 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 		return nil, err
 	}
 	return res, nil
+}
+
+// causeOf drops the *PathError wrapper (whose text repeats the path).
+func causeOf(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // resultText is the first text content of a result.

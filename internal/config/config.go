@@ -46,7 +46,11 @@ type Config struct {
 	MaxUnfollowsPerDay   int
 	SandboxUnfollowLimit int
 	Workers              int
-	undoSince            time.Duration
+	// Account is the handle (without @) of the X account linked to the key;
+	// with it, unfollows check the relationship first.
+	Account   string
+	undoSince time.Duration
+	undoKey   string
 
 	// Remote mode (--http). HTTPToken is never a flag.
 	HTTP           string
@@ -67,6 +71,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("confirm", c.Confirm),
 		slog.Int("protected_ids", len(c.Protect)),
 		slog.String("journal", c.Journal),
+		slog.String("account", c.Account),
 		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
 		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
 		slog.String("http", c.HTTP),
@@ -94,6 +99,7 @@ var Flags = []Flag{
 	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
 	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
 	{"confirm", "XFOLLOW_CONFIRM", "false", "ask the person (MCP elicitation) before every write"},
+	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
 	{"sandbox-unfollow-limit", "XFOLLOW_SANDBOX_UNFOLLOW_LIMIT", "50", "the simulated gateway's unfollows per 15 minutes; 0 turns it off (with --sandbox)"},
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
@@ -163,6 +169,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
 	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
 	boolVar(&c.Confirm, "confirm")
+	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
 	intVar(&c.SandboxUnfollowLimit, "sandbox-unfollow-limit")
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
@@ -170,6 +177,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
+	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
 	return p
 }
 
@@ -237,6 +245,16 @@ func (p *Parser) Config() (Config, error) {
 	if c.Workers < 1 || c.Workers > 100 {
 		errs = append(errs, fmt.Errorf("--workers must be from 1 to 100"))
 	}
+	if c.Account != "" {
+		name := strings.TrimPrefix(c.Account, "@")
+		if !handleRe.MatchString(name) {
+			errs = append(errs, fmt.Errorf("--account %q is not an X handle (letters, digits and _, at most 15)", c.Account))
+		}
+		c.Account = name
+	}
+	if c.undoKey != "" && !fingerprintRe.MatchString(c.undoKey) {
+		errs = append(errs, fmt.Errorf("--key-fingerprint %q is not a key fingerprint (16 hex characters, as journal records show)", c.undoKey))
+	}
 	ids, err := ParseIDList(p.protect)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--protect: %v", err))
@@ -256,7 +274,27 @@ func (p *Parser) Config() (Config, error) {
 // UndoSince is the --since window for the undo subcommand.
 func (p *Parser) UndoSince() time.Duration { return p.cfg.undoSince }
 
-var idRe = regexp.MustCompile(`^[0-9]{1,19}$`)
+// UndoKeyFingerprint is the --key-fingerprint of the undo subcommand.
+func (p *Parser) UndoKeyFingerprint() string { return p.cfg.undoKey }
+
+var (
+	idRe          = regexp.MustCompile(`^[0-9]{1,19}$`)
+	handleRe      = regexp.MustCompile(`^[A-Za-z0-9_]{1,15}$`)
+	fingerprintRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
+)
+
+// checkID refuses what is not one X user id in its one written form.
+func checkID(s string) error {
+	switch {
+	case !idRe.MatchString(s):
+		return fmt.Errorf("%q is not a numeric X user id (1-19 digits)", s)
+	case s == "0" || s[0] == '0':
+		return fmt.Errorf("%q is not an X user id: ids never start with 0", s)
+	case len(s) == 19 && s > "9223372036854775807":
+		return fmt.Errorf("%q is above the largest X user id (9223372036854775807)", s)
+	}
+	return nil
+}
 
 // ParseIDList reads a comma-separated list of numeric X ids.
 func ParseIDList(s string) ([]string, error) {
@@ -266,8 +304,8 @@ func ParseIDList(s string) ([]string, error) {
 		if part == "" {
 			continue
 		}
-		if !idRe.MatchString(part) {
-			return nil, fmt.Errorf("%q is not a numeric X user id (1-19 digits)", part)
+		if err := checkID(part); err != nil {
+			return nil, err
 		}
 		ids = append(ids, part)
 	}
@@ -290,8 +328,8 @@ func ReadProtectFile(path string) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		if !idRe.MatchString(line) {
-			return nil, fmt.Errorf("--protect-file %s line %d: %q is not a numeric X user id (1-19 digits)", path, n, line)
+		if err := checkID(line); err != nil {
+			return nil, fmt.Errorf("--protect-file %s line %d: %v", path, n, err)
 		}
 		ids = append(ids, line)
 	}

@@ -54,7 +54,7 @@ const (
 	WriteTimeout      = 30 * time.Second  // refusals and /healthz; lifted for accepted MCP requests
 	IdleTimeout       = 120 * time.Second // keep-alive connections between calls
 	DrainTimeout      = 10 * time.Second  // on SIGTERM/SIGINT, how long calls in flight may finish
-	cutoffWait        = 5 * time.Second   // after the drain, how long cancelled calls get to record their outcome
+	cutoffWait        = 3 * time.Second   // after the drain, how long cancelled calls get to record their outcome (main.go ends the process 15 s after the signal)
 )
 
 // Options configure the remote mode. Exactly one way to authenticate is in

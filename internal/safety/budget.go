@@ -1,7 +1,9 @@
 package safety
 
 import (
+	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 )
@@ -13,32 +15,36 @@ type Window struct {
 	Span  time.Duration
 }
 
-// Budget bounds how many unfollows may happen in sliding windows. Slots are
-// reserved before a write is sent and either committed (the write happened)
-// or released (it did not), so concurrent calls cannot overrun it.
-type Budget struct {
-	mu       sync.Mutex
-	windows  []Window
-	events   []time.Time // committed, oldest first
-	reserved int
-	now      func() time.Time
+// Limiter keeps unfollow budgets, one per API key fingerprint, so that one
+// caller can neither use up nor see another's. Implementations: Budget (in
+// process, rebuilt from the journal) and a shared store for replicas.
+//
+// A slot is taken before a write is sent and counts from that moment. The
+// writer then keeps it (the write happened, or may have) or releases it
+// (the gateway said no, or nothing was sent).
+type Limiter interface {
+	// Check reports whether n more unfollows fit, without taking them.
+	Check(ctx context.Context, fp string, n int) error
+	// Reserve takes one slot, or returns *Exhausted.
+	Reserve(ctx context.Context, fp string) (Slot, error)
+	// Remaining reports what is left in each window.
+	Remaining(ctx context.Context, fp string) (Remaining, error)
+	// Windows returns the configured windows.
+	Windows() []Window
 }
 
-// NewBudget makes a budget with the given windows.
-func NewBudget(now func() time.Time, windows ...Window) *Budget {
-	if now == nil {
-		now = time.Now
-	}
-	return &Budget{windows: windows, now: now}
+// Slot is one reserved unfollow.
+type Slot interface {
+	// Keep leaves the slot counted: the unfollow happened or may have.
+	Keep()
+	// Release gives the slot back: the unfollow did not happen.
+	Release()
 }
-
-// Windows returns the configured windows.
-func (b *Budget) Windows() []Window { return b.windows }
 
 // Exhausted is returned when a window is full.
 type Exhausted struct {
 	Window     Window
-	RetryAfter time.Duration // until the oldest event leaves the window
+	RetryAfter time.Duration // until enough events leave the window
 }
 
 func (e *Exhausted) Error() string {
@@ -51,139 +57,173 @@ type Remaining struct {
 	Per24h *int
 }
 
-// Seed adds past events (rebuilt from a journal).
-func (b *Budget) Seed(times ...time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.events = append(b.events, times...)
-	// Keep them ordered; the journal is already in order, so this is cheap.
-	for i := 1; i < len(b.events); i++ {
-		for j := i; j > 0 && b.events[j].Before(b.events[j-1]); j-- {
-			b.events[j], b.events[j-1] = b.events[j-1], b.events[j]
+// Min is the smallest amount left in any limited window, or -1 when no
+// window is limited.
+func (r Remaining) Min() int {
+	m := -1
+	for _, p := range []*int{r.Per15m, r.Per24h} {
+		if p != nil && (m < 0 || *p < m) {
+			m = *p
 		}
 	}
+	return m
 }
 
-func (b *Budget) prune(now time.Time) {
+// Budget is the in-process Limiter: sliding windows per key fingerprint,
+// seeded from the journal at start.
+type Budget struct {
+	mu      sync.Mutex
+	windows []Window
+	events  map[string][]*event // per fingerprint, oldest first
+	now     func() time.Time
+}
+
+type event struct{ t time.Time }
+
+// NewBudget makes a budget with the given windows.
+func NewBudget(now func() time.Time, windows ...Window) *Budget {
+	if now == nil {
+		now = time.Now
+	}
+	return &Budget{windows: windows, now: now, events: map[string][]*event{}}
+}
+
+// Windows returns the configured windows.
+func (b *Budget) Windows() []Window { return b.windows }
+
+// Seed adds past events of one key (rebuilt from a journal).
+func (b *Budget) Seed(fp string, times ...time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range times {
+		b.events[fp] = append(b.events[fp], &event{t: t})
+	}
+	sort.SliceStable(b.events[fp], func(i, j int) bool { return b.events[fp][i].t.Before(b.events[fp][j].t) })
+}
+
+func (b *Budget) longest() time.Duration {
 	var longest time.Duration
 	for _, w := range b.windows {
 		if w.Limit > 0 && w.Span > longest {
 			longest = w.Span
 		}
 	}
-	cut := now.Add(-longest)
+	return longest
+}
+
+// prune drops events older than every window.
+func (b *Budget) prune(fp string, now time.Time) []*event {
+	evs := b.events[fp]
+	cut := now.Add(-b.longest())
 	i := 0
-	for i < len(b.events) && !b.events[i].After(cut) {
+	for i < len(evs) && !evs[i].t.After(cut) {
 		i++
 	}
-	b.events = b.events[i:]
-}
-
-// used counts events inside w (plus reservations).
-func (b *Budget) used(now time.Time, w Window) (n int, oldest time.Time) {
-	cut := now.Add(-w.Span)
-	for _, t := range b.events {
-		if t.After(cut) {
-			if n == 0 {
-				oldest = t
-			}
-			n++
-		}
+	evs = evs[i:]
+	if len(evs) == 0 {
+		delete(b.events, fp)
+	} else {
+		b.events[fp] = evs
 	}
-	return n + b.reserved, oldest
+	return evs
 }
 
-// check returns an *Exhausted if n more events would not fit.
-func (b *Budget) check(now time.Time, n int) error {
+// inWindow returns the events inside w, oldest first.
+func inWindow(evs []*event, now time.Time, w Window) []*event {
+	cut := now.Add(-w.Span)
+	i := sort.Search(len(evs), func(i int) bool { return evs[i].t.After(cut) })
+	return evs[i:]
+}
+
+// check returns an *Exhausted if n more events would not fit. RetryAfter is
+// when enough events have left the window for n to fit, which is later than
+// the oldest event's leaving when the window holds more than its limit (a
+// restart with a lower limit).
+func (b *Budget) check(evs []*event, now time.Time, n int) error {
 	for _, w := range b.windows {
 		if w.Limit <= 0 {
 			continue
 		}
-		used, oldest := b.used(now, w)
-		if used+n > w.Limit {
-			wait := w.Span
-			if !oldest.IsZero() {
-				wait = oldest.Add(w.Span).Sub(now)
-			}
-			if wait < time.Second {
-				wait = time.Second
-			}
-			return &Exhausted{Window: w, RetryAfter: wait}
+		in := inWindow(evs, now, w)
+		if len(in)+n <= w.Limit {
+			continue
 		}
+		wait := w.Span
+		if k := len(in) + n - w.Limit; k <= len(in) {
+			wait = in[k-1].t.Add(w.Span).Sub(now)
+		}
+		if wait < time.Second {
+			wait = time.Second
+		}
+		return &Exhausted{Window: w, RetryAfter: wait}
 	}
 	return nil
 }
 
 // Check reports whether n more unfollows fit, without reserving them.
-func (b *Budget) Check(n int) error {
+func (b *Budget) Check(_ context.Context, fp string, n int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	b.prune(now)
-	return b.check(now, n)
+	return b.check(b.prune(fp, now), now, n)
 }
 
-// Reservation is one reserved slot.
-type Reservation struct {
+// memSlot is one reserved event.
+type memSlot struct {
 	b    *Budget
-	done bool
+	fp   string
+	ev   *event
+	once sync.Once
 }
 
 // Reserve takes one slot, or returns *Exhausted.
-func (b *Budget) Reserve() (*Reservation, error) {
+func (b *Budget) Reserve(_ context.Context, fp string) (Slot, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	b.prune(now)
-	if err := b.check(now, 1); err != nil {
+	evs := b.prune(fp, now)
+	if err := b.check(evs, now, 1); err != nil {
 		return nil, err
 	}
-	b.reserved++
-	return &Reservation{b: b}, nil
+	ev := &event{t: now}
+	b.events[fp] = append(evs, ev)
+	return &memSlot{b: b, fp: fp, ev: ev}, nil
 }
 
-// Commit records the slot as an unfollow that happened now.
-func (r *Reservation) Commit() {
-	if r == nil || r.done {
-		return
-	}
-	r.done = true
-	r.b.mu.Lock()
-	defer r.b.mu.Unlock()
-	r.b.reserved--
-	r.b.events = append(r.b.events, r.b.now())
+func (s *memSlot) Keep() {}
+
+func (s *memSlot) Release() {
+	s.once.Do(func() {
+		s.b.mu.Lock()
+		defer s.b.mu.Unlock()
+		evs := s.b.events[s.fp]
+		for i, e := range evs {
+			if e == s.ev {
+				s.b.events[s.fp] = append(evs[:i:i], evs[i+1:]...)
+				return
+			}
+		}
+	})
 }
 
-// Release gives the slot back (the unfollow did not happen).
-func (r *Reservation) Release() {
-	if r == nil || r.done {
-		return
-	}
-	r.done = true
-	r.b.mu.Lock()
-	defer r.b.mu.Unlock()
-	r.b.reserved--
-}
-
-// Remaining reports what is left in the 15-minute and 24-hour windows (or
-// whatever spans the two windows have).
-func (b *Budget) Remaining() Remaining {
+// Remaining reports what is left in the first two windows (15 minutes and
+// 24 hours as configured).
+func (b *Budget) Remaining(_ context.Context, fp string) (Remaining, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	b.prune(now)
+	evs := b.prune(fp, now)
 	var r Remaining
 	for i, w := range b.windows {
 		if w.Limit <= 0 {
 			continue
 		}
-		used, _ := b.used(now, w)
-		left := max(w.Limit-used, 0)
+		left := max(w.Limit-len(inWindow(evs, now, w)), 0)
 		if i == 0 {
 			r.Per15m = &left
 		} else {
 			r.Per24h = &left
 		}
 	}
-	return r
+	return r, nil
 }

@@ -16,29 +16,57 @@ import (
 	"time"
 )
 
-// Journal phases and outcomes.
+// Journal phases and outcomes. Every write attempt journals an intent before
+// the gateway sees it and exactly one outcome after:
+//   - ok: the gateway confirmed the write;
+//   - noop: nothing needed doing (an unfollow of an account not followed), so
+//     nothing was sent;
+//   - refused: a safety control stopped it; nothing was sent;
+//   - failed: the gateway said no (400/401/403/404/422, or a failure
+//     envelope that says it was not done);
+//   - unknown: the server did not see a trustworthy answer (timeout, broken
+//     connection, cancellation in flight, 5xx, an undecodable answer). The
+//     write may have happened.
+//
+// An intent with no outcome (the process died in between) reads as unknown.
 const (
 	PhaseIntent  = "intent"
 	PhaseOutcome = "outcome"
+	PhaseRepair  = "repair" // a note that line Line was torn by a crash
 
 	OutcomeOK      = "ok"
+	OutcomeNoop    = "noop"
 	OutcomeRefused = "refused"
-	OutcomeError   = "error"
+	OutcomeFailed  = "failed"
+	OutcomeUnknown = "unknown"
+
+	// outcomeLegacyError is what journals written before outcomes were split
+	// said for any gateway failure.
+	outcomeLegacyError = "error"
 )
 
-// Record is one line of the journal. It never holds the API key.
+// GatewaySandbox names the built-in simulated gateway in journal records.
+const GatewaySandbox = "sandbox"
+
+// Record is one line of the journal. It never holds the API key: the key is
+// named by its fingerprint.
 type Record struct {
 	Time             time.Time `json:"time"`
-	CallID           string    `json:"call_id"`
+	CallID           string    `json:"call_id,omitempty"`
 	Phase            string    `json:"phase"`
-	Tool             string    `json:"tool"`
-	TargetUserID     string    `json:"target_user_id"`
+	Tool             string    `json:"tool,omitempty"`
+	TargetUserID     string    `json:"target_user_id,omitempty"`
 	ExpectedUsername string    `json:"expected_username"`
+	Username         string    `json:"username,omitempty"`        // the target's handle, when the server resolved it
+	Gateway          string    `json:"gateway,omitempty"`         // "sandbox", or the gateway's host
+	KeyFingerprint   string    `json:"key_fingerprint,omitempty"` // first 16 hex characters of the key's SHA-256
 	DryRun           bool      `json:"dry_run"`
+	WasFollowing     *bool     `json:"was_following,omitempty"` // before an unfollow; absent when not checked
 	Outcome          string    `json:"outcome,omitempty"`
 	Code             string    `json:"code,omitempty"`
 	RequestID        string    `json:"request_id,omitempty"`
 	Following        *bool     `json:"following,omitempty"`
+	Line             int       `json:"line,omitempty"` // repair records: the torn line
 }
 
 // Journal appends records to a JSON Lines file, syncing each to disk before
@@ -51,15 +79,113 @@ type Journal struct {
 	// failed is set after a write error: the journal then refuses every
 	// later record, so that no write goes unrecorded (fail closed).
 	failed error
+	// TornLine is the line number of a last line that a crash left
+	// incomplete, found and closed off when the journal was opened; 0 if none.
+	TornLine int
 }
 
-// OpenJournal opens path for appending, creating it with mode 0600.
+// openRegular opens path with flag, refusing anything but a regular file
+// before it can block (a FIFO with no peer) or read for ever (a device).
+func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("journal %s is not a regular file (%s); give the path of a plain file", path, fileKind(st.Mode()))
+	}
+	f, err := os.OpenFile(path, flag|openNonBlock, perm)
+	if err != nil {
+		return nil, err
+	}
+	// Checked again on the open file: the path may have changed in between.
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("journal %s is not a regular file (%s); give the path of a plain file", path, fileKind(st.Mode()))
+	}
+	return f, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
+}
+
+// OpenJournal opens path for appending, creating it with mode 0600. Only a
+// regular file is accepted. If a crash left the last line without its
+// newline, the line is closed off and a repair record names it, so the next
+// record starts on a line of its own; TornLine tells the caller, who reports
+// it once.
 func OpenJournal(path string) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openRegular(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s cannot be opened for appending: %v", path, causeOf(err))
 	}
-	return &Journal{f: f, path: path, now: time.Now}, nil
+	j := &Journal{f: f, path: path, now: time.Now}
+	torn, err := tornLastLine(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s cannot be read: %v", path, causeOf(err))
+	}
+	if torn > 0 {
+		j.TornLine = torn
+		rec, _ := json.Marshal(Record{Time: j.now().UTC(), Phase: PhaseRepair, Line: torn})
+		if _, err := f.Write(append(append([]byte{'\n'}, rec...), '\n')); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal %s: cannot close off its torn last line: %v", path, causeOf(err))
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal %s: sync failed: %v", path, causeOf(err))
+		}
+	}
+	return j, nil
+}
+
+// tornLastLine returns the number of the last line when it has no newline
+// (0 when the file is empty or ends with one).
+func tornLastLine(f *os.File) (int, error) {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return 0, err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		return 0, err
+	}
+	if last[0] == '\n' {
+		return 0, nil
+	}
+	n, err := countLines(io.NewSectionReader(f, 0, st.Size()))
+	if err != nil {
+		return 0, err
+	}
+	return n + 1, nil
+}
+
+func countLines(r io.Reader) (int, error) {
+	buf := make([]byte, 64<<10)
+	n := 0
+	for {
+		k, err := r.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // Path is the journal's file name.
@@ -108,82 +234,62 @@ func (j *Journal) Close() error {
 	return j.f.Close()
 }
 
-// ReadJournal parses a journal. A last line cut short (the process was killed
-// mid-write) is skipped and reported in skipped; a malformed line elsewhere
-// is an error.
-func ReadJournal(r io.Reader) (recs []Record, skipped int, err error) {
+// Warning is a journal line that was skipped.
+type Warning struct {
+	Line int
+	Msg  string
+}
+
+func (w Warning) String() string { return fmt.Sprintf("journal line %d %s", w.Line, w.Msg) }
+
+// ReadJournal parses a journal. A line that is not a record is skipped with
+// a warning naming it, never an error: the journal must stay readable
+// exactly when a crash has damaged it. Lines that a repair record already
+// names were reported when they were repaired and are skipped silently.
+func ReadJournal(r io.Reader) (recs []Record, warnings []Warning, err error) {
 	br := bufio.NewReader(r)
+	repaired := map[int]bool{}
+	var bad []Warning
 	for n := 1; ; n++ {
 		line, rerr := br.ReadBytes('\n')
 		complete := rerr == nil
 		if len(bytes.TrimSpace(line)) > 0 {
 			var rec Record
-			if err := json.Unmarshal(line, &rec); err != nil {
+			if jerr := json.Unmarshal(line, &rec); jerr != nil || rec.Phase == "" {
+				msg := "is not a JSON record and was skipped"
 				if !complete {
-					skipped++
-				} else {
-					return recs, skipped, fmt.Errorf("journal line %d is not a JSON record: %v", n, err)
+					msg = "is incomplete (the server was killed mid-write) and was skipped"
 				}
+				bad = append(bad, Warning{Line: n, Msg: msg})
+			} else if rec.Phase == PhaseRepair {
+				repaired[rec.Line] = true
 			} else {
 				recs = append(recs, rec)
 			}
 		}
 		if rerr == io.EOF {
-			return recs, skipped, nil
+			break
 		}
 		if rerr != nil {
-			return recs, skipped, rerr
+			return recs, nil, rerr
 		}
 	}
+	for _, w := range bad {
+		if !repaired[w.Line] {
+			warnings = append(warnings, w)
+		}
+	}
+	return recs, warnings, nil
 }
 
-// ReadJournalFile parses the journal at path.
-func ReadJournalFile(path string) ([]Record, int, error) {
-	f, err := os.Open(path)
+// ReadJournalFile parses the journal at path, which must be a regular file.
+func ReadJournalFile(path string) ([]Record, []Warning, error) {
+	f, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	return ReadJournal(f)
-}
-
-// Unfollowed returns the ids the journal shows were really unfollowed (an ok
-// outcome, not a dry run) at or after since, oldest first, each once, and
-// leaving out those that a later successful follow already restored.
-func Unfollowed(recs []Record, since time.Time, unfollowTools, followTools []string) []string {
-	isIn := func(s string, list []string) bool {
-		for _, v := range list {
-			if v == s {
-				return true
-			}
-		}
-		return false
-	}
-	state := map[string]bool{} // id -> currently unfollowed by us
-	var order []string
-	for _, r := range recs {
-		if r.Phase != PhaseOutcome || r.Outcome != OutcomeOK || r.DryRun {
-			continue
-		}
-		switch {
-		case isIn(r.Tool, unfollowTools) && !r.Time.Before(since):
-			if _, seen := state[r.TargetUserID]; !seen {
-				order = append(order, r.TargetUserID)
-			}
-			state[r.TargetUserID] = true
-		case isIn(r.Tool, followTools):
-			if _, seen := state[r.TargetUserID]; seen {
-				state[r.TargetUserID] = false
-			}
-		}
-	}
-	var out []string
-	for _, id := range order {
-		if state[id] {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // causeOf drops the *PathError wrapper (whose text repeats the path).

@@ -254,13 +254,14 @@ func (s *Sandbox) FailNext(path string, status int, body string, header http.Hea
 
 // Endpoint paths, relative to the base URL.
 const (
-	pathUnfollow = "/twitter/unfollow_twitter"
-	pathFollow   = "/twitter/follow_twitter"
-	pathAuth     = "/twitter/auth_twitter"
-	pathInfo     = "/twitter/user/info"
-	pathCheck    = "/twitter/user/check_follow_relationship"
-	pathFollowng = "/twitter/user/followings"
-	pathFollowrs = "/twitter/user/followers"
+	pathUnfollow  = "/twitter/unfollow_twitter"
+	pathFollow    = "/twitter/follow_twitter"
+	pathAuth      = "/twitter/auth_twitter"
+	pathInfo      = "/twitter/user/info"
+	pathCheck     = "/twitter/user/check_follow_relationship"
+	pathFollowng  = "/twitter/user/followings"
+	pathFollowrs  = "/twitter/user/followers"
+	pathBatchInfo = "/twitter/user/batch_info_by_ids"
 )
 
 // BasePath is the path prefix the sandbox serves, as the real gateway does.
@@ -343,6 +344,8 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleInfo(rw, r.URL.Query(), reqID)
 	case path == pathCheck && r.Method == http.MethodGet:
 		s.handleCheck(rw, r.URL.Query(), reqID)
+	case path == pathBatchInfo && r.Method == http.MethodGet:
+		s.handleBatchInfo(rw, r.URL.Query(), reqID)
 	case (path == pathFollowng || path == pathFollowrs) && r.Method == http.MethodGet:
 		s.handleList(rw, r.URL.Query(), reqID, path == pathFollowng)
 	default:
@@ -551,6 +554,26 @@ func (s *Sandbox) handleInfo(w http.ResponseWriter, q url.Values, reqID string) 
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"users": []any{s.profile(u)}, "status": "success", "msg": "success"})
+}
+
+// handleBatchInfo serves GET /twitter/user/batch_info_by_ids: the profiles
+// of the known ids among userIds (comma-separated), as BatchUserInfoResponse.
+func (s *Sandbox) handleBatchInfo(w http.ResponseWriter, q url.Values, reqID string) {
+	raw := q.Get("userIds")
+	ids := strings.Split(raw, ",")
+	if raw == "" || len(ids) > 100 {
+		s.fail(w, http.StatusBadRequest, "invalid_request_error", "invalid_parameter_type", "userIds must list 1 to 100 numeric ids, comma-separated", reqID)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users := []any{}
+	for _, id := range ids {
+		if u, ok := s.users[strings.TrimSpace(id)]; ok {
+			users = append(users, s.profile(u))
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"users": users, "status": "success", "msg": "success"})
 }
 
 func (s *Sandbox) handleCheck(w http.ResponseWriter, q url.Values, reqID string) {

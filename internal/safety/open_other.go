@@ -1,0 +1,5 @@
+//go:build !unix
+
+package safety
+
+const openNonBlock = 0
