@@ -210,7 +210,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 			return "", false
 		}
 		if !ValidCallerKey(bearer) {
-			h.unauthorized(w, r, true, "the bearer is not an AIsa API key: it must start with sk-aisa- and be 16 to 512 printable ASCII characters without spaces")
+			h.unauthorized(w, r, true, "the bearer is not an AIsa API key: it must start with sk-aisa- and be 16 to 512 characters of letters, digits and - . _ ~ + / (RFC 6750)")
 			return "", false
 		}
 		return bearer, true
@@ -252,14 +252,20 @@ const (
 )
 
 // ValidCallerKey reports whether s looks like an AIsa API key: the sk-aisa-
-// prefix, 16 to 512 characters, printable ASCII without spaces. Whether the
-// gateway accepts it is the gateway's answer ([auth_invalid]).
+// prefix, 16 to 512 characters, all of them allowed in a bearer token by
+// RFC 6750 (letters, digits, - . _ ~ + /, and = only at the end). Whether
+// the gateway accepts it is the gateway's answer ([auth_invalid]).
 func ValidCallerKey(s string) bool {
 	if len(s) < callerKeyMin || len(s) > callerKeyMax || !strings.HasPrefix(s, callerKeyPrefix) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
+	body := strings.TrimRight(s, "=")
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
 			return false
 		}
 	}

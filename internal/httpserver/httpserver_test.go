@@ -282,6 +282,10 @@ func TestValidCallerKey(t *testing.T) {
 		"sk-aisa-0123456789\tabcdef":          false,
 		"sk-aisa-0123456789 abcdef":           false,
 		"sk-aisa-0123456789abcdéf":            false,
+		"sk-aisa-AZaz09-._~+/==":              true,
+		"sk-aisa-0123456789=abcdef":           false, // = only at the end
+		"sk-aisa-0123456789\"abcdef":          false,
+		"sk-aisa-0123456789,abcdef":           false,
 		"sk-aisa-" + strings.Repeat("a", 504): true,
 		"sk-aisa-" + strings.Repeat("a", 505): false,
 	} {
