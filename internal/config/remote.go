@@ -50,6 +50,9 @@ func (p *Parser) remote(c *Config) []error {
 		if c.HTTPToken != "" {
 			errs = append(errs, fmt.Errorf("%s is set together with --key-from-request: these are two ways to authenticate callers; choose one", EnvHTTPToken))
 		}
+		if c.Account != "" {
+			errs = append(errs, fmt.Errorf("--account names one X account, but with --key-from-request every caller's key is linked to its own; leave --account out"))
+		}
 		return errs
 	}
 	if c.HTTPToken != "" {

@@ -48,6 +48,7 @@ func TestRemoteModeRefused(t *testing.T) {
 		{"key from request without --http", nil, []string{"--key-from-request"}, "needs --http"},
 		{"key from request with a server key", map[string]string{EnvAPIKey: key}, []string{"--http", "127.0.0.1:0", "--key-from-request"}, "unset AISA_API_KEY"},
 		{"key from request with a token", map[string]string{EnvHTTPToken: goodToken}, []string{"--http", "127.0.0.1:0", "--key-from-request"}, "choose one"},
+		{"one account for many callers", nil, []string{"--http", "127.0.0.1:0", "--key-from-request", "--account", "jack"}, "leave --account out"},
 		{"short token", map[string]string{EnvHTTPToken: "abc123"}, []string{"--http", "0.0.0.0:0"}, "6 characters long"},
 		{"token with a space", map[string]string{EnvHTTPToken: "0123456789 abcdef"}, []string{"--http", "127.0.0.1:0"}, "printable ASCII"},
 		{"wildcard origin", nil, []string{"--allowed-origins", "*"}, "--allowed-origins"},
