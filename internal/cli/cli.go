@@ -43,6 +43,7 @@ const usageText = `xfollow-mcp: an MCP server that manages who your X account fo
 
 Usage:
   xfollow-mcp [flags]                       serve MCP on stdio (what an MCP host runs)
+  xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
   xfollow-mcp [flags] undo --journal PATH --since 2h
@@ -50,6 +51,7 @@ Usage:
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
+  XFOLLOW_HTTP_TOKEN  with --http: the bearer token every request must carry (never a flag)
 
 Flags (each also read from the environment variable named after it):
 `
