@@ -21,29 +21,11 @@ fi
 echo "conformance: node $("$node" --version), suite $("$node" -p "require('./$dir/node_modules/@modelcontextprotocol/conformance/package.json').version")"
 
 work=$(mktemp -d)
-"$bin" --sandbox --http 127.0.0.1:0 2>"$work/server.log" &
-pid=$!
-stop_server() {
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    wait "$pid" || return $?
-  fi
-}
-trap 'kill -KILL "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-# The server picks a free port and logs its URL.
-url=""
-for _ in $(seq 300); do
-  url=$(sed -n 's/.*msg="xfollow-mcp listening" url=\(http:[^ ]*\/mcp\).*/\1/p' "$work/server.log" | head -n 1)
-  [ -n "$url" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "conformance.sh: the server exited:" >&2; cat "$work/server.log" >&2; exit 1
-  fi
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "conformance.sh: the server did not report its URL:" >&2; cat "$work/server.log" >&2; exit 1
-fi
+. .ci/http-server.sh
+http_pid=""
+trap 'kill -KILL "$http_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+start_http_server "$bin" "$work/server.log" --sandbox
+url=$http_url
 
 rc=0
 "$node" "$suite" server --url "$url" --expected-failures "$dir/expected-failures.yml" -o "$work/results" || rc=$?
@@ -57,7 +39,7 @@ passed=$(cd "$work/results" && for d in server-*/; do
 done | sort | tr '\n' ' ')
 echo "conformance: passed: $passed"
 
-if ! stop_server; then
+if ! stop_http_server; then
   echo "conformance.sh: the server did not exit 0 on SIGTERM:" >&2; cat "$work/server.log" >&2; exit 1
 fi
 exit "$rc"
