@@ -42,10 +42,15 @@ every_tool() {
   call list_x_following '{"username":"xfollow_sandbox","page_size":20}'
   call list_x_followers '{"username":"xfollow_sandbox"}'
   call link_x_account '{"scopes":["follows.write","tweet.read","users.read"]}'
+  call find_x_unfollow_candidates '{"username":"xfollow_big","limit":5}'
 }
 every_tool
 run 0 "tools/call unfollow_x_user --dry-run" --method tools/call --tool-name unfollow_x_user \
   --tool-args-json '{"target_user_id":"12"}' -- "$bin" --sandbox --dry-run
+run 0 "prompts/get clean_up_following" --method prompts/get --prompt-name clean_up_following \
+  --prompt-args username=xfollow_big max_unfollows=50 -- "$bin" --sandbox
+run 1 "prompts/get with an invalid max_unfollows is refused" --method prompts/get --prompt-name clean_up_following \
+  --prompt-args username=xfollow_big max_unfollows=0 -- "$bin" --sandbox
 run 5 "invalid id is an error result" --method tools/call --tool-name unfollow_x_user \
   --tool-args-json '{"target_user_id":"@TwitterDev"}' -- "$bin" --sandbox
 run 5 "read-only hides write tools" --method tools/call --tool-name unfollow_x_user \

@@ -1,9 +1,10 @@
 // Command bench measures xfollow-mcp's start-up, call overhead, concurrency,
-// memory and batch speed against floors taken in the same run, prints a
-// table and writes docs/BENCHMARKS.md.
+// memory, batch speed and the candidate finder's reads against floors taken
+// in the same run, prints a table and writes docs/BENCHMARKS.md.
 //
 //	go run ./bench            # full run, about a minute
 //	go run ./bench -quick     # fewer repetitions, for a smoke test
+//	go run ./bench -only finder  # one or more measures; printed, not written
 //
 // Every figure is a median over repeated runs; every comparison is a ratio
 // of figures taken in this run, since absolute times move between machines.
@@ -41,8 +42,23 @@ var notes string
 func main() {
 	quick := flag.Bool("quick", false, "fewer repetitions (smoke test; figures are noisier)")
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report ('' to skip)")
+	only := flag.String("only", "", "run only these measures, comma-separated: "+strings.Join(measureNames, ",")+
+		" (the report is then only printed, unless -out is given)")
 	flag.Parse()
-	if err := run(*quick, *out); err != nil {
+	if *only != "" {
+		outSet := false
+		flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+		if !outSet {
+			*out = ""
+		}
+		for _, m := range strings.Split(*only, ",") {
+			if !slices.Contains(measureNames, m) {
+				fmt.Fprintf(os.Stderr, "bench: no measure %q; there are %s\n", m, strings.Join(measureNames, ", "))
+				os.Exit(2)
+			}
+		}
+	}
+	if err := run(*quick, *out, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -54,11 +70,15 @@ type result struct {
 	note                 string
 }
 
-func run(quick bool, out string) error {
-	reps := map[string]int{"cold": 41, "calls": 2000, "conc": 7, "mem": 10000, "batch": 7}
+// measureNames are the measures, in the order they run.
+var measureNames = []string{"cold", "calls", "conc", "mem", "batch", "finder"}
+
+func run(quick bool, out, only string) error {
+	reps := map[string]int{"cold": 41, "calls": 2000, "conc": 7, "mem": 10000, "batch": 7, "finder": 7}
 	if quick {
-		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3}
+		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3}
 	}
+	want := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
 	dir, err := os.MkdirTemp("", "xfollow-bench")
 	if err != nil {
 		return err
@@ -75,40 +95,28 @@ func run(quick bool, out string) error {
 	}
 
 	var results []result
-	fmt.Fprintln(os.Stderr, "1/5 cold start")
-	r, err := coldStart(ours, floor, reps["cold"])
-	if err != nil {
-		return err
+	steps := []struct {
+		name, title string
+		run         func() ([]result, error)
+	}{
+		{"cold", "cold start", func() ([]result, error) { r, err := coldStart(ours, floor, reps["cold"]); return []result{r}, err }},
+		{"calls", "call overhead", func() ([]result, error) { return callOverhead(ours, floor, reps["calls"]) }},
+		{"conc", "concurrency", func() ([]result, error) { r, err := concurrency(ours, reps["conc"]); return []result{r}, err }},
+		{"mem", "memory", func() ([]result, error) { return memory(ours, reps["mem"]) }},
+		{"batch", "batch", func() ([]result, error) { r, err := batch(ours, reps["batch"]); return []result{r}, err }},
+		{"finder", "candidate finder", func() ([]result, error) { return finder(ours, reps["finder"]) }},
 	}
-	results = append(results, r)
-
-	fmt.Fprintln(os.Stderr, "2/5 call overhead")
-	r2, err := callOverhead(ours, floor, reps["calls"])
-	if err != nil {
-		return err
+	for i, st := range steps {
+		if !want(st.name) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "%d/%d %s\n", i+1, len(steps), st.title)
+		r, err := st.run()
+		if err != nil {
+			return err
+		}
+		results = append(results, r...)
 	}
-	results = append(results, r2...)
-
-	fmt.Fprintln(os.Stderr, "3/5 concurrency")
-	r, err = concurrency(ours, reps["conc"])
-	if err != nil {
-		return err
-	}
-	results = append(results, r)
-
-	fmt.Fprintln(os.Stderr, "4/5 memory")
-	r2, err = memory(ours, reps["mem"])
-	if err != nil {
-		return err
-	}
-	results = append(results, r2...)
-
-	fmt.Fprintln(os.Stderr, "5/5 batch")
-	r, err = batch(ours, reps["batch"])
-	if err != nil {
-		return err
-	}
-	results = append(results, r)
 
 	table := renderTable(results)
 	fmt.Println(table)
@@ -231,6 +239,22 @@ func (p *proc) initialize() error {
 		return err
 	}
 	return p.send(map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"})
+}
+
+// callResult runs a tool call and returns its structuredContent.
+func (p *proc) callResult(tool string, args any) (json.RawMessage, error) {
+	res, err := p.request("tools/call", map[string]any{"name": tool, "arguments": args})
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		IsError    bool            `json:"isError"`
+		Structured json.RawMessage `json:"structuredContent"`
+	}
+	if json.Unmarshal(res, &r) != nil || r.IsError {
+		return nil, fmt.Errorf("%s: error result %s", tool, res)
+	}
+	return r.Structured, nil
 }
 
 func (p *proc) call(tool string, args any) error {
@@ -569,6 +593,72 @@ func batch(ours string, reps int) (result, error) {
 		pass:   true,
 		note:   fmt.Sprintf("median of %d runs; sandbox rate limit off; single calls sent one after another", reps),
 	}, nil
+}
+
+// --- 6. candidate finder ---
+
+// finder measures find_x_unfollow_candidates on the sandbox's big graph: a
+// complete scan, with the reads it makes against the fewest list pages any
+// exact answer needs, and the same call again answered from the cache.
+func finder(ours string, reps int) ([]result, error) {
+	sb := sandbox.New(sandbox.Options{UnfollowLimit: -1})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	p, err := spawn(ours, ourArgs, []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + srv.URL + sandbox.BasePath})
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	if err := p.initialize(); err != nil {
+		return nil, err
+	}
+	scan := map[string]any{"username": sandbox.BigUsername, "max_following": 20000, "limit": 1000, "refresh": true}
+	cached := map[string]any{"username": sandbox.BigUsername, "max_following": 20000, "limit": 1000}
+	want := len(sandbox.BigNonFollowers())
+	type outcome struct {
+		Candidates   []any `json:"candidates"`
+		Complete     bool  `json:"complete"`
+		GatewayCalls int   `json:"gateway_calls"`
+	}
+	once := func(args map[string]any) (time.Duration, outcome, int, error) {
+		before := len(sb.Requests())
+		start := time.Now()
+		raw, err := p.callResult("find_x_unfollow_candidates", args)
+		d := time.Since(start)
+		var o outcome
+		if err == nil {
+			err = json.Unmarshal(raw, &o)
+		}
+		if err == nil && (!o.Complete || len(o.Candidates) != want) {
+			err = fmt.Errorf("finder: complete %v with %d candidates; want %d", o.Complete, len(o.Candidates), want)
+		}
+		return d, o, len(sb.Requests()) - before, err
+	}
+	var scans, hits []time.Duration
+	var reads, sent, cachedReads int
+	for r := 0; r < reps; r++ {
+		d, o, n, err := once(scan)
+		if err != nil {
+			return nil, err
+		}
+		scans, reads, sent = append(scans, d), o.GatewayCalls, n
+		d, o, n, err = once(cached)
+		if err != nil {
+			return nil, err
+		}
+		hits, cachedReads = append(hits, d), o.GatewayCalls+n
+	}
+	pages := func(n int) int { return (n + 199) / 200 }
+	followingPages, followerPages := pages(sandbox.BigFollowingCount), pages(sandbox.BigFollowerCount())
+	floor := followingPages + followerPages
+	return []result{{
+		name: "candidate finder: complete scan of @xfollow_big (3,000 followings, 3,729 followers, 771 candidates)",
+		figure: fmt.Sprintf("%s; %d gateway reads (the gateway saw %d) vs the lower bound of %d list pages (%d followings + %d followers) = %.2fx; the same call again from the cache %s with %d reads",
+			ms(median(scans)), reads, sent, floor, followingPages, followerPages, float64(reads)/float64(floor), ms(median(hits)), cachedReads),
+		target: "reads within a small constant of the list pages needed",
+		pass:   reads == sent && reads <= floor+1 && cachedReads == 0,
+		note:   fmt.Sprintf("median of %d scans, each with refresh; the one extra read is the user lookup that chooses the way to read", reps),
+	}}, nil
 }
 
 // --- output ---

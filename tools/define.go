@@ -41,6 +41,9 @@ type Deps struct {
 	Client *aisa.Client
 	Logger *slog.Logger
 	Gate   *Gate // applies the safety controls to every write
+	// Following is what scans of accounts' followings found (nil: nothing
+	// is cached).
+	Following *FollowingCache
 }
 
 // Call is one tool call in progress.

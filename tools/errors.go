@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -110,16 +111,10 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 		te.Msg = fmt.Sprintf("the AIsa key or the X account is rate limited (%s); retry after %d seconds, and do not retry sooner.%s", statusText(e.Status, "429"), te.RetryAfter, said)
 	case aisa.KindUnavailable:
 		te.Code = CodeUnavailable
-		status := "no answer"
-		if e.Status != 0 {
-			status = fmt.Sprintf("status %d", e.Status)
-		}
 		if e.RetryAfter > 0 {
 			te.RetryAfter = e.RetryAfterSeconds()
-			te.Msg = fmt.Sprintf("the AIsa gateway or X is unavailable (%s after %d attempts) and asked to wait %d seconds; retry after that, not sooner.%s", status, e.Attempts, te.RetryAfter, said)
-		} else {
-			te.Msg = fmt.Sprintf("the AIsa gateway or X is unavailable (%s after %d attempts); retry in a minute.%s", status, e.Attempts, said)
 		}
+		te.Msg = unavailableSentence(e, te.RetryAfter) + said
 	case aisa.KindTimeout:
 		te.Code = CodeTimeout
 		te.Msg = fmt.Sprintf("the AIsa gateway did not answer in time (%d attempts); the request may or may not have reached X, and repeating it is safe: retry in a minute.", e.Attempts)
@@ -141,6 +136,53 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 		te.Msg = fmt.Sprintf("the gateway reported %s; check the arguments and do not retry the same request unchanged.%s", what, said)
 	}
 	return te
+}
+
+// unavailableSentence names why the gateway could not be used (the 5xx
+// status, or what stopped the connection) and what to do about it; wait is
+// the seconds the gateway asked to wait (Retry-After), 0 if it did not.
+func unavailableSentence(e *aisa.Error, wait int) string {
+	attempts := "1 attempt"
+	if e.Attempts != 1 {
+		attempts = fmt.Sprintf("%d attempts", e.Attempts)
+	}
+	if e.Status != 0 {
+		answered := fmt.Sprintf("the AIsa gateway or X is unavailable: the gateway answered status %d (%s) after %s",
+			e.Status, strings.ToLower(http.StatusText(e.Status)), attempts)
+		if wait > 0 {
+			return fmt.Sprintf("%s and asked to wait %d seconds; retry after that, not sooner.", answered, wait)
+		}
+		return answered + "; retry in a minute."
+	}
+	host := e.Host
+	if host == "" {
+		host = "the gateway"
+	}
+	var what, todo string
+	switch e.Cause {
+	case aisa.CauseDNS:
+		what = fmt.Sprintf("the host name %s could not be resolved (DNS)", host)
+		todo = "the person should check this machine's network connection and AISA_BASE_URL; retry in a minute"
+	case aisa.CauseRefused:
+		what = fmt.Sprintf("the connection to %s was refused", host)
+		todo = "the person should check AISA_BASE_URL and any proxy or firewall; retry in a minute"
+	case aisa.CauseUnreachable:
+		what = fmt.Sprintf("%s is unreachable from this machine's network", host)
+		todo = "the person should check the network connection; retry in a minute"
+	case aisa.CauseTLS:
+		what = fmt.Sprintf("the TLS handshake with %s failed (its certificate was not trusted, or it did not speak TLS)", host)
+		todo = "a proxy or firewall may be intercepting HTTPS, or AISA_BASE_URL points at the wrong host; retrying will not help until the person fixes that"
+	case aisa.CauseClosed:
+		what = fmt.Sprintf("the connection to %s was closed before a complete answer", host)
+		todo = "retry in a minute"
+	case aisa.CauseConnect:
+		what = fmt.Sprintf("the connection to %s could not be made", host)
+		todo = "the person should check the network connection and AISA_BASE_URL; retry in a minute"
+	default:
+		what = fmt.Sprintf("the connection to %s failed", host)
+		todo = "retry in a minute"
+	}
+	return fmt.Sprintf("the AIsa gateway could not be reached: %s, after %s; %s.", what, attempts, todo)
 }
 
 // statusText names an HTTP status for a message, or def when there was none.
@@ -174,6 +216,12 @@ func fieldHelp(field string) string {
 		return `the next_cursor string from the previous page, or leave it out for the first page`
 	case "page_size":
 		return `an integer from 20 to 200`
+	case "max_following":
+		return `an integer from 1 to 20000, or leave it out for 2000`
+	case "limit":
+		return `an integer from 1 to 1000, or leave it out for 100`
+	case "refresh":
+		return `true or false`
 	case "scopes":
 		return `an array of scopes from: ` + strings.Join(linkScopes, ", ")
 	}

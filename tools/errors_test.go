@@ -3,6 +3,7 @@ package tools_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ var validArgs = map[string]string{
 	"list_x_following":            `{"username":"xfollow_sandbox"}`,
 	"list_x_followers":            `{"username":"xfollow_sandbox"}`,
 	"link_x_account":              `{}`,
+	"find_x_unfollow_candidates":  `{"username":"xfollow_sandbox"}`,
 }
 
 func TestEveryToolHasValidArgs(t *testing.T) {
@@ -86,6 +88,17 @@ func TestGatewayErrorsForEveryTool(t *testing.T) {
 					}
 					return
 				}
+				if name == "find_x_unfollow_candidates" && tc.status == 429 {
+					// A rate limit does not fail a scan: it stops it with a cursor.
+					if res.IsError {
+						t.Fatalf("finder: %s", text)
+					}
+					out := structured(t, name, res)
+					if out["stopped"] != "rate_limited" || out["retry_after_seconds"] != float64(30) || out["complete"] != false || out["next_cursor"] == nil {
+						t.Fatalf("finder after a 429 = %v", out)
+					}
+					return
+				}
 				if !res.IsError || !strings.HasPrefix(text, "["+tc.code+"] ") {
 					t.Fatalf("got %q; want [%s]", text, tc.code)
 				}
@@ -118,5 +131,27 @@ func TestBadGatewayResponsesForEveryTool(t *testing.T) {
 			h.fail(name, args, "bad_gateway_response")
 			_ = kind
 		}
+	}
+}
+
+// TestUnavailableSaysWhatFailed: a gateway that accepts the connection and
+// drops it is reported, through the real client, as a closed connection to
+// its host, after the retries.
+func TestUnavailableSaysWhatFailed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})})
+	u, err := url.Parse(h.baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := u.Host
+	text := h.fail("get_x_user", `{"username":"jack"}`, "gateway_unavailable")
+	if !strings.Contains(text, "could not be reached: the connection to "+host+" was closed before a complete answer, after 4 attempts") {
+		t.Fatalf("%s", text)
 	}
 }

@@ -19,6 +19,7 @@ func FuzzToolArguments(f *testing.F) {
 		`{"source_username":"a","target_username":"b"}`, `{"scopes":["follows.write"]}`,
 		`{}`, `null`, `[]`, `"x"`, `{"target_user_id":"١٢"}`, `{"target_user_id":"12\u0000"}`,
 		`{"target_user_id":"1","target_user_id":"@x"}`, `{"page_size":1e400,"username":"a"}`,
+		`{"username":"a","max_following":0,"limit":1001}`, `{"max_following":20000,"limit":1,"refresh":true}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -75,6 +76,18 @@ func checkAccepted(t *testing.T, tool string, m map[string]any) {
 		case "page_size":
 			if n, _ := v.(float64); n != 0 && (n < 20 || n > 200) {
 				t.Fatalf("%s accepted page_size %v", tool, n)
+			}
+		case "max_following":
+			if n, ok := v.(float64); ok && (n < 1 || n > 20000) {
+				t.Fatalf("%s accepted max_following %v", tool, n)
+			}
+		case "limit":
+			if n, ok := v.(float64); ok && (n < 1 || n > 1000) {
+				t.Fatalf("%s accepted limit %v", tool, n)
+			}
+		case "cursor":
+			if s, _ := v.(string); len(s) > 2048 {
+				t.Fatalf("%s accepted a cursor of %d bytes", tool, len(s))
 			}
 		case "scopes":
 			list, _ := v.([]any)

@@ -120,6 +120,7 @@ func (g *Gate) checkRelationships(ctx context.Context, c *Call, items []*writeIt
 	if g.Account == "" || len(items) == 0 {
 		return
 	}
+	items = g.knownFollowing(c, items)
 	var need []string
 	for _, it := range items {
 		if it.Username == "" {
@@ -158,6 +159,9 @@ func (g *Gate) checkRelationships(ctx context.Context, c *Call, items []*writeIt
 			}
 			following := rel.Following
 			it.WasFollowing = &following
+			if !following {
+				c.Following.Forget(g.Account, it.ID)
+			}
 		}(it)
 	}
 	wg.Wait()
@@ -325,6 +329,9 @@ func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeIt
 		} else {
 			slot.Keep()
 		}
+	}
+	if outcome != safety.OutcomeFailed {
+		g.followingChanged(c, kind, it.ID)
 	}
 	if err != nil {
 		te := *asToolError(err, "with id "+it.ID)

@@ -246,12 +246,19 @@ func TestReadOnlyRegistersOnlyReadTools(t *testing.T) {
 			t.Errorf("read-only mode lists %s", tl.Name)
 		}
 	}
-	if len(lt.Tools) != 4 {
+	if len(lt.Tools) != 5 {
 		t.Fatalf("%d tools", len(lt.Tools))
 	}
 	var req mcp.CallToolRequest
 	req.Params.Name = "unfollow_x_user"
 	req.Params.Arguments = map[string]any{"target_user_id": "12"}
+	// A withheld write tool is refused with a sentence that says why.
+	if _, err := h.client.CallTool(context.Background(), req); err == nil ||
+		!strings.Contains(err.Error(), "[read_only] unfollow_x_user changes the X account, and this server runs read-only") {
+		t.Fatalf("err = %v", err)
+	}
+	// A name that is no tool at all stays "not found".
+	req.Params.Name = "no_such_tool"
 	if _, err := h.client.CallTool(context.Background(), req); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("err = %v", err)
 	}

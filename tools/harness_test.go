@@ -51,16 +51,20 @@ type harness struct {
 	client  *client.Client
 	logs    *syncBuffer
 	baseURL string
+	deps    *tools.Deps
+	init    *mcp.InitializeResult
 }
 
 type harnessOpts struct {
-	sandbox  sandbox.Options
-	gateway  http.Handler // instead of the sandbox
-	key      string       // default testKey; "-" for none
-	gate     *tools.Gate
-	readOnly bool
-	clientOp []client.ClientOption
-	protocol string
+	sandbox   sandbox.Options
+	gateway   http.Handler // instead of the sandbox
+	key       string       // default testKey; "-" for none
+	gate      *tools.Gate
+	readOnly  bool
+	clientOp  []client.ClientOption
+	protocol  string
+	account   string                // Gate.Account (--account)
+	following *tools.FollowingCache // default: a fresh cache on the real clock
 }
 
 // newHarness starts a gateway (the sandbox unless o.gateway is set), builds
@@ -98,7 +102,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.gate.Budget = safety.NewBudget(nil, safety.Window{Limit: 50, Span: 15 * time.Minute}, safety.Window{Limit: 400, Span: 24 * time.Hour})
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	deps := &tools.Deps{Client: c, Logger: logger, Gate: h.gate}
+	if o.account != "" {
+		h.gate.Account = o.account
+	}
+	deps := &tools.Deps{Client: c, Logger: logger, Gate: h.gate, Following: o.following}
+	h.deps = deps
 	s := mcpserver.New(mcpserver.Options{Version: "test", ReadOnly: o.readOnly}, deps)
 	opts := o.clientOp
 	if o.protocol != "" {
@@ -115,9 +123,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	var ir mcp.InitializeRequest
 	ir.Params.ProtocolVersion = mcp.ProtocolVersion20251125
 	ir.Params.ClientInfo = mcp.Implementation{Name: "tools-test", Version: "0"}
-	if _, err := cl.Initialize(ctx, ir); err != nil {
+	init, err := cl.Initialize(ctx, ir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	h.init = init
 	t.Cleanup(func() { _ = cl.Close() })
 	h.client = cl
 	t.Cleanup(func() {

@@ -1,6 +1,10 @@
 package tools
 
-import "sync"
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
 
 // All returns every tool. This is the one list of tools. The tools are built
 // once (reflecting their schemas costs milliseconds) and are immutable.
@@ -15,6 +19,7 @@ var all = sync.OnceValue(func() []Tool {
 		checkXFollowRelationship(),
 		listXFollowing(),
 		listXFollowers(),
+		findXUnfollowCandidates(),
 		linkXAccount(),
 	}
 })
@@ -27,4 +32,24 @@ func Allowed(t Tool, readOnly bool) bool {
 	}
 	h := t.MCP.Annotations.ReadOnlyHint
 	return h != nil && *h
+}
+
+// ReadOnlyRefusal is the answer to a call of name on a read-only server,
+// and whether name is a tool read-only mode withholds. Unknown names are
+// not refused here: they stay mcp-go's "tool not found".
+func ReadOnlyRefusal(name string) (string, bool) {
+	var reads []string
+	withheld := false
+	for _, t := range All() {
+		if Allowed(t, true) {
+			reads = append(reads, t.Name)
+		} else if t.Name == name {
+			withheld = true
+		}
+	}
+	if !withheld {
+		return "", false
+	}
+	return fmt.Sprintf("[read_only] %s changes the X account, and this server runs read-only (--read-only or XFOLLOW_READ_ONLY), so it offers only %s; nothing was sent. Tell the person: to allow changes they must restart the server without read-only mode.",
+		name, strings.Join(reads, ", ")), true
 }

@@ -130,3 +130,18 @@ func TestInputSchemasCompile(t *testing.T) {
 		}
 	}
 }
+
+func TestReadOnlyRefusalCoversExactlyTheWithheldTools(t *testing.T) {
+	for _, tl := range tools.All() {
+		msg, withheld := tools.ReadOnlyRefusal(tl.Name)
+		if withheld == tools.Allowed(tl, true) {
+			t.Errorf("%s: refused in read-only = %v, allowed = %v", tl.Name, withheld, tools.Allowed(tl, true))
+		}
+		if withheld && (!strings.HasPrefix(msg, "[read_only] "+tl.Name+" ") || !strings.Contains(msg, "get_x_user")) {
+			t.Errorf("%s: %q", tl.Name, msg)
+		}
+	}
+	if _, withheld := tools.ReadOnlyRefusal("no_such_tool"); withheld {
+		t.Error("an unknown name was refused as a write tool")
+	}
+}

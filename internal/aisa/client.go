@@ -7,6 +7,8 @@ package aisa
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -327,7 +330,40 @@ func (c *Client) transportError(parent, attempt context.Context, err error) *Err
 	if attempt.Err() != nil || isTimeout(err) {
 		return &Error{Kind: KindTimeout, Detail: fmt.Sprintf("no complete answer within %s", c.timeout), MaybeApplied: sent}
 	}
-	return &Error{Kind: KindUnavailable, Detail: "connection failed: " + c.Scrub(stripURL(err)), MaybeApplied: sent}
+	return &Error{Kind: KindUnavailable, Cause: transportCause(err), Host: c.base.Host,
+		Detail: "connection failed: " + c.Scrub(stripURL(err)), MaybeApplied: sent}
+}
+
+// transportCause classifies why an HTTP exchange got no answer, from the
+// types in the error chain; only net/http's unexported errServerClosedIdle
+// (a reused connection the server had closed) is known by its text.
+func transportCause(err error) Cause {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		return CauseDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return CauseRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return CauseUnreachable
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr), errors.Is(err, http.ErrSchemeMismatch),
+		errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert):
+		return CauseTLS
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.Contains(err.Error(), "server closed idle connection"):
+		return CauseClosed
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return CauseConnect
+	}
+	return ""
 }
 
 // isDialError reports whether err happened while connecting (name lookup,

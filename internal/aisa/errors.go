@@ -37,6 +37,8 @@ type Error struct {
 	RetryAfter time.Duration // how long the gateway asked us to wait; 0 if it did not say
 	Attempts   int           // how many HTTP attempts were made
 	Detail     string        // what the client observed (for bad responses, timeouts, transport errors)
+	Cause      Cause         // why no answer came, for transport failures; "" otherwise
+	Host       string        // the gateway host, for transport failures
 	// MaybeApplied is true when some attempt may have reached the gateway
 	// and been acted on without the client seeing a trustworthy answer: a
 	// timeout or broken connection after the request was sent, a 5xx, an
@@ -45,10 +47,26 @@ type Error struct {
 	MaybeApplied bool
 }
 
+// Cause says why a request got no HTTP answer at all.
+type Cause string
+
+// The causes of a transport failure, classified from the error chain.
+const (
+	CauseDNS         Cause = "name_not_resolved"  // the host name did not resolve
+	CauseRefused     Cause = "connection_refused" // nothing listens at the host and port
+	CauseUnreachable Cause = "unreachable"        // no route to the host or network
+	CauseTLS         Cause = "tls_failure"        // the TLS handshake or the certificate failed
+	CauseClosed      Cause = "connection_closed"  // the connection was reset or closed before a full answer
+	CauseConnect     Cause = "connect_failed"     // the connection failed for another reason
+)
+
 func (e *Error) Error() string {
 	s := fmt.Sprintf("aisa: %s", e.Kind)
 	if e.Status != 0 {
 		s += fmt.Sprintf(" (status %d)", e.Status)
+	}
+	if e.Cause != "" {
+		s += " cause=" + string(e.Cause)
 	}
 	if e.Code != "" {
 		s += " code=" + e.Code

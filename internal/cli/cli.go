@@ -12,6 +12,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -53,24 +54,25 @@ Environment:
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
   XFOLLOW_HTTP_TOKEN  with --http: the bearer token every request must carry (never a flag)
 
-Flags (each also read from the environment variable named after it):
+Flags (each also read from the environment variable named after it; a flag wins over its variable):
 `
+
+// usageHint ends every complaint about the command line.
+const usageHint = "run xfollow-mcp --help for usage"
 
 // Run runs the command line and returns the exit code.
 func Run(ctx context.Context, p IO) int {
 	version := resolveVersion(p.Version)
 	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
-	parser.FlagSet().Usage = func() {
-		fmt.Fprint(p.Stderr, usageText)
-		parser.FlagSet().PrintDefaults()
-	}
 	pos, err := parser.Parse(p.Args)
 	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) > 0 && (pos[0] == "help")) {
-		parser.FlagSet().Usage()
+		// Asked for: the usage goes to stdout, once, and it is not an error.
+		fmt.Fprint(p.Stdout, usageText)
+		parser.PrintFlags(p.Stdout)
 		return 0
 	}
 	if err != nil {
-		return 2 // the flag package already printed why
+		return usageErr(p, "%v", err)
 	}
 	cfg, err := parser.Config()
 	if cfg.Version {
@@ -78,9 +80,14 @@ func Run(ctx context.Context, p IO) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+		// One line per bad setting, each naming the flag or the variable.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(p.Stderr, "xfollow-mcp: %s\n", line)
+		}
+		fmt.Fprintln(p.Stderr, usageHint)
 		return 2
 	}
+	cfg.Journal = expandHome(cfg.Journal, os.UserHomeDir)
 	cmd := ""
 	if len(pos) > 0 {
 		cmd = pos[0]
@@ -146,8 +153,28 @@ func Run(ctx context.Context, p IO) int {
 	return app.serve(ctx, p, logger)
 }
 
+// expandHome replaces a leading ~, $HOME or ${HOME} in a path with the home
+// folder. Hosts are meant to substitute ${HOME} in an MCP bundle's default
+// values, but the reference implementation (@anthropic-ai/mcpb's
+// getMcpConfigForManifest) passes a default such as
+// "${HOME}/.xfollow-journal.jsonl" through unchanged, and no shell is there
+// to expand it.
+func expandHome(path string, home func() (string, error)) string {
+	for _, prefix := range []string{"${HOME}", "$HOME", "~"} {
+		rest, ok := strings.CutPrefix(path, prefix)
+		if !ok || (rest != "" && rest[0] != '/' && rest[0] != '\\') {
+			continue
+		}
+		if h, err := home(); err == nil && h != "" {
+			return filepath.Join(h, rest)
+		}
+		return path
+	}
+	return path
+}
+
 func usageErr(p IO, format string, a ...any) int {
-	fmt.Fprintf(p.Stderr, "xfollow-mcp: "+format+"\nRun 'xfollow-mcp --help' for usage.\n", a...)
+	fmt.Fprintf(p.Stderr, "xfollow-mcp: "+format+"\n"+usageHint+"\n", a...)
 	return 2
 }
 
@@ -161,14 +188,49 @@ func logLevelSet(p *config.Parser, getenv func(string) string) bool {
 	return set
 }
 
+// resolveVersion is the version stamped at build time (-X main.version) or,
+// for an unstamped build, what the Go toolchain recorded in the binary.
 func resolveVersion(v string) string {
 	if v != "" {
 		return v
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, _ := debug.ReadBuildInfo()
+	return versionFromBuildInfo(bi)
+}
+
+// versionFromBuildInfo makes a version from the build information: the
+// module version ("v1.2.3" from go install ...@v1.2.3, a pseudo-version
+// from go build in a clone) or "devel", then the VCS revision when the
+// module version does not already carry it, then "-dirty" when the
+// checkout had uncommitted changes (Go's own "+dirty" is kept as it is).
+func versionFromBuildInfo(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "devel"
 	}
-	return "dev"
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev string
+	var modified bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" && !strings.Contains(v, rev) {
+		v += "-" + rev
+	}
+	if modified && !strings.HasSuffix(v, "+dirty") {
+		v += "-dirty"
+	}
+	return v
 }
 
 // app is a built server and what it holds open.
@@ -200,7 +262,8 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		if limit == 0 {
 			limit = -1 // off
 		}
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit})
+		// --account picks which sandbox account is the linked one.
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account})
 		if err != nil {
 			return nil, err
 		}
@@ -348,6 +411,10 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	defer c.Close()
 	res, err := a.call(ctx, c, name, json.RawMessage(args))
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "[") {
+			fmt.Fprintln(p.Stderr, err) // a coded refusal, printed like an error result
+			return 1
+		}
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
@@ -370,6 +437,10 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 	req.Params.Arguments = args
 	res, err := c.CallTool(ctx, req)
 	if err != nil {
+		if i := strings.Index(err.Error(), "[read_only]"); i >= 0 {
+			// The read-only refusal, without the client's "invalid request:" prefix.
+			return nil, errors.New(err.Error()[i:])
+		}
 		if strings.Contains(err.Error(), "not found") {
 			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
 		}

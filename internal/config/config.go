@@ -115,13 +115,19 @@ type Parser struct {
 	protect string
 	origins string
 	level   string
-	envErrs []error
+	envErrs []*settingError
+	getenv  func(string) string
 }
 
-// NewParser makes a FlagSet whose defaults come from the environment.
+// NewParser makes a FlagSet whose defaults come from the environment. The
+// parser prints nothing: Parse and Config return every problem as one line
+// that names the flag or the variable, for the caller to print. out is kept
+// for callers that pass a writer; nothing is written to it.
 func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
-	p := &Parser{fs: flag.NewFlagSet(name, flag.ContinueOnError), cfg: &Config{}}
-	p.fs.SetOutput(out)
+	p := &Parser{fs: flag.NewFlagSet(name, flag.ContinueOnError), cfg: &Config{}, getenv: getenv}
+	_ = out
+	p.fs.SetOutput(io.Discard)
+	p.fs.Usage = func() {}
 	c := p.cfg
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
@@ -140,21 +146,23 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	boolVar := func(dst *bool, name string) {
 		v, err := parseBool(env(name, "false"))
 		if err != nil {
-			p.envErrs = append(p.envErrs, fmt.Errorf("%s: %v", envName(name), err))
+			p.envErrs = append(p.envErrs, p.envError(name, "not a boolean: use true, false, 1 or 0"))
 		}
 		p.fs.BoolVar(dst, name, v, usage(name))
 	}
 	intVar := func(dst *int, name string) {
 		v, err := strconv.Atoi(env(name, defaultOf(name)))
 		if err != nil {
-			p.envErrs = append(p.envErrs, fmt.Errorf("%s: not an integer", envName(name)))
+			p.envErrs = append(p.envErrs, p.envError(name, "not a whole number"))
+			v, _ = strconv.Atoi(defaultOf(name)) // report the variable once, not its effect too
 		}
 		p.fs.IntVar(dst, name, v, usage(name))
 	}
 	durVar := func(dst *time.Duration, name string) {
 		v, err := time.ParseDuration(env(name, defaultOf(name)))
 		if err != nil {
-			p.envErrs = append(p.envErrs, fmt.Errorf("%s: not a Go duration such as 20s", envName(name)))
+			p.envErrs = append(p.envErrs, p.envError(name, "not a Go duration such as 20s"))
+			v, _ = time.ParseDuration(defaultOf(name)) // report the variable once, not its effect too
 		}
 		p.fs.DurationVar(dst, name, v, usage(name))
 	}
@@ -191,7 +199,7 @@ func (p *Parser) Parse(args []string) ([]string, error) {
 	rest := args
 	for len(rest) > 0 {
 		if err := p.fs.Parse(rest); err != nil {
-			return nil, err
+			return nil, p.explain(err)
 		}
 		rest = p.fs.Args()
 		if len(rest) > 0 {
@@ -214,13 +222,7 @@ func (p *Parser) Config() (Config, error) {
 	set := map[string]bool{}
 	p.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, e := range p.envErrs {
-		name := ""
-		for _, f := range Flags {
-			if strings.HasPrefix(e.Error(), f.Env+":") && f.Env != "" {
-				name = f.Name
-			}
-		}
-		if !set[name] {
+		if !set[e.flag] {
 			errs = append(errs, e)
 		}
 	}
@@ -234,30 +236,33 @@ func (p *Parser) Config() (Config, error) {
 	case "error":
 		c.LogLevel = slog.LevelError
 	default:
-		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", p.level))
+		errs = append(errs, p.valueError("log-level", "not a log level: use debug, info, warn or error"))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("--timeout must be a positive duration such as 20s"))
+		errs = append(errs, p.valueError("timeout", "must be a positive Go duration such as 20s"))
 	}
-	if c.MaxUnfollowsPer15m < 0 || c.MaxUnfollowsPerDay < 0 {
-		errs = append(errs, fmt.Errorf("--max-unfollows-per-15m and --max-unfollows-per-day must be 0 (no limit) or more"))
+	if c.MaxUnfollowsPer15m < 0 {
+		errs = append(errs, p.valueError("max-unfollows-per-15m", "must be 0 (no limit) or more"))
+	}
+	if c.MaxUnfollowsPerDay < 0 {
+		errs = append(errs, p.valueError("max-unfollows-per-day", "must be 0 (no limit) or more"))
 	}
 	if c.Workers < 1 || c.Workers > 100 {
-		errs = append(errs, fmt.Errorf("--workers must be from 1 to 100"))
+		errs = append(errs, p.valueError("workers", "must be a whole number from 1 to 100"))
 	}
 	if c.Account != "" {
 		name := strings.TrimPrefix(c.Account, "@")
 		if !handleRe.MatchString(name) {
-			errs = append(errs, fmt.Errorf("--account %q is not an X handle (letters, digits and _, at most 15)", c.Account))
+			errs = append(errs, p.valueError("account", "not an X handle (letters, digits and _, at most 15)"))
 		}
 		c.Account = name
 	}
 	if c.undoKey != "" && !fingerprintRe.MatchString(c.undoKey) {
-		errs = append(errs, fmt.Errorf("--key-fingerprint %q is not a key fingerprint (16 hex characters, as journal records show)", c.undoKey))
+		errs = append(errs, p.valueError("key-fingerprint", "not a key fingerprint (16 hex characters, as journal records show)"))
 	}
 	ids, err := ParseIDList(p.protect)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("--protect: %v", err))
+		errs = append(errs, p.valueError("protect", err.Error()))
 	}
 	c.Protect = ids
 	if c.ProtectFile != "" {

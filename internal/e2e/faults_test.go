@@ -192,7 +192,7 @@ func TestFaults(t *testing.T) {
 					t.Errorf("attempts = %d; a wait above the cap must not be slept", fg.calls.Load())
 				}
 			}},
-		{name: "storm of 503s", code: "gateway_unavailable", says: "status 503 after 4 attempts",
+		{name: "storm of 503s", code: "gateway_unavailable", says: "status 503 (service unavailable) after 4 attempts",
 			fault: func(n int, w http.ResponseWriter, r *http.Request) bool {
 				w.WriteHeader(503)
 				_, _ = io.WriteString(w, `{"error":{"type":"upstream_error","code":"upstream_unavailable","message":"down"}}`)

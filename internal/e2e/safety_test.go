@@ -38,26 +38,30 @@ func journalRecords(t *testing.T, path string) []safety.Record {
 
 func TestReadOnlyOverStdio(t *testing.T) {
 	t.Parallel()
-	gw := newGateway(t, sandbox.Options{})
-	p := start(t, gw, serverOpts{args: []string{"--read-only"}, protocol: "2025-11-25"})
-	lt, err := p.session.ListTools(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tl := range lt.Tools {
-		if !tl.Annotations.ReadOnlyHint {
-			t.Errorf("read-only lists %s", tl.Name)
+	for _, protocol := range []string{"2025-11-25", ""} { // "" is the client's default, the 2026-07-28 era
+		gw := newGateway(t, sandbox.Options{})
+		p := start(t, gw, serverOpts{args: []string{"--read-only"}, protocol: protocol})
+		lt, err := p.session.ListTools(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if len(lt.Tools) != 4 {
-		t.Fatalf("%d tools", len(lt.Tools))
-	}
-	_, err = p.session.CallTool(t.Context(), &mcp.CallToolParams{Name: "unfollow_x_user", Arguments: id("12")})
-	if err == nil || !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("write call in read-only mode: %v", err)
-	}
-	if len(gw.Requests()) != 0 {
-		t.Fatal("the gateway was called")
+		for _, tl := range lt.Tools {
+			if !tl.Annotations.ReadOnlyHint {
+				t.Errorf("%q: read-only lists %s", protocol, tl.Name)
+			}
+		}
+		if len(lt.Tools) != 5 {
+			t.Fatalf("%q: %d tools", protocol, len(lt.Tools))
+		}
+		for _, name := range []string{"unfollow_x_user", "unfollow_x_users", "follow_x_user", "link_x_account"} {
+			_, err = p.session.CallTool(t.Context(), &mcp.CallToolParams{Name: name, Arguments: id("12")})
+			if err == nil || !strings.Contains(err.Error(), "[read_only] "+name+" changes the X account, and this server runs read-only") {
+				t.Fatalf("%q: %s in read-only mode: %v", protocol, name, err)
+			}
+		}
+		if len(gw.Requests()) != 0 {
+			t.Fatalf("%q: the gateway was called", protocol)
+		}
 	}
 }
 

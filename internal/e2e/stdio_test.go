@@ -19,6 +19,7 @@ var protocols = []struct{ name, pin, want string }{
 var allTools = []string{
 	"unfollow_x_user", "unfollow_x_users", "follow_x_user", "get_x_user",
 	"check_x_follow_relationship", "list_x_following", "list_x_followers", "link_x_account",
+	"find_x_unfollow_candidates",
 }
 
 // TestEveryToolOverStdio: handshake, tools/list, and a successful call of
@@ -113,6 +114,10 @@ func exerciseEveryTool(t *testing.T, p *proc, gw *gateway, wantProtocol string) 
 	fl := p.ok("list_x_followers", map[string]any{"username": "xfollow_sandbox"})
 	if len(fl["users"].([]any)) == 0 || fl["next_cursor"] != "" || fl["has_next_page"] != false {
 		t.Fatalf("followers = %v", fl)
+	}
+	fc := p.ok("find_x_unfollow_candidates", map[string]any{"username": "xfollow_big", "limit": 5})
+	if len(fc["candidates"].([]any)) != 5 || fc["complete"] != false || fc["next_cursor"] == "" || fc["method"] != "followers_list" {
+		t.Fatalf("find_x_unfollow_candidates = %v", fc)
 	}
 	lk := p.ok("link_x_account", map[string]any{})
 	if !strings.HasPrefix(lk["auth_url"].(string), "https://twitter.com/i/oauth2/authorize?") || !strings.Contains(lk["next_step"].(string), "10 minutes") {

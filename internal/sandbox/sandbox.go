@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,10 @@ type Options struct {
 	Latency time.Duration
 	// Now is the sandbox's clock.
 	Now func() time.Time
+	// Account is the handle of the simulated linked account, whose
+	// followings the write endpoints change: MeUsername when empty, or
+	// BigUsername to clean up the big graph (see biggraph.go).
+	Account string
 }
 
 // Request is one request the sandbox received, for tests to inspect.
@@ -78,6 +83,9 @@ type user struct {
 	Name      string
 	Protected bool
 	Verified  bool
+	// ExtraFollowers are followers outside the simulated graph, added to the
+	// count profiles show (the graph holds only the accounts tests walk).
+	ExtraFollowers int64
 }
 
 // Sandbox is the simulated gateway. It is safe for concurrent use.
@@ -88,8 +96,10 @@ type Sandbox struct {
 	users     map[string]*user  // by id
 	byName    map[string]string // lower-case username -> id
 	follows   map[string]map[string]int64
+	followers map[string]map[string]int64 // the reverse of follows: followers[dst][src]
 	pending   map[string]map[string]bool
 	seq       int64
+	bigSeeded bool // see biggraph.go
 	me        string
 	linked    bool
 	unfollows []time.Time
@@ -125,16 +135,22 @@ func New(o Options) *Sandbox {
 		o.Now = time.Now
 	}
 	s := &Sandbox{
-		opts:    o,
-		users:   map[string]*user{},
-		byName:  map[string]string{},
-		follows: map[string]map[string]int64{},
-		pending: map[string]map[string]bool{},
-		me:      MeID,
-		linked:  !o.NotLinked,
-		faults:  map[string][]fault{},
+		opts:      o,
+		users:     map[string]*user{},
+		byName:    map[string]string{},
+		follows:   map[string]map[string]int64{},
+		followers: map[string]map[string]int64{},
+		pending:   map[string]map[string]bool{},
+		me:        MeID,
+		linked:    !o.NotLinked,
+		faults:    map[string][]fault{},
 	}
 	s.seed()
+	if o.Account != "" {
+		if u, ok := s.lookup(o.Account); ok {
+			s.me = u.ID
+		}
+	}
 	return s
 }
 
@@ -187,7 +203,16 @@ func (s *Sandbox) follow(src, dst string) {
 	if _, ok := s.follows[src][dst]; !ok {
 		s.seq++
 		s.follows[src][dst] = s.seq
+		if s.followers[dst] == nil {
+			s.followers[dst] = map[string]int64{}
+		}
+		s.followers[dst][src] = s.seq
 	}
+}
+
+func (s *Sandbox) unfollow(src, dst string) {
+	delete(s.follows[src], dst)
+	delete(s.followers[dst], src)
 }
 
 // Link marks the simulated key as linked to the X account, as finishing the
@@ -222,6 +247,19 @@ func (s *Sandbox) Following() []string {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	return ids
+}
+
+// Pending lists the ids the account has asked to follow and that have not
+// approved yet (protected accounts).
+func (s *Sandbox) Pending() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.pending[s.me] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 	return ids
 }
 
@@ -430,6 +468,7 @@ func (s *Sandbox) handleWrite(w http.ResponseWriter, body map[string]any, reqID 
 		s.unfollows = append(s.unfollows, now)
 	}
 	if follow {
+		s.ensureBigFor(id)
 		u, ok := s.users[id]
 		if !ok {
 			s.fail(w, http.StatusNotFound, "invalid_request_error", "resource-not-found", "No X user with id "+id+".", reqID)
@@ -452,7 +491,7 @@ func (s *Sandbox) handleWrite(w http.ResponseWriter, body map[string]any, reqID 
 		return
 	}
 	// Unfollow is idempotent, and a no-op for an id the account does not follow.
-	delete(s.follows[s.me], id)
+	s.unfollow(s.me, id)
 	delete(s.pending[s.me], id)
 	s.writeOK(w, map[string]any{"following": false})
 }
@@ -506,7 +545,9 @@ func randomHex(n int) string {
 }
 
 func (s *Sandbox) lookup(name string) (*user, bool) {
-	id, ok := s.byName[strings.ToLower(strings.TrimPrefix(name, "@"))]
+	key := strings.ToLower(strings.TrimPrefix(name, "@"))
+	s.ensureBigFor(key)
+	id, ok := s.byName[key]
 	if !ok {
 		return nil, false
 	}
@@ -516,12 +557,7 @@ func (s *Sandbox) lookup(name string) (*user, bool) {
 // profile renders a user as the twitterapi.io-style object the read
 // endpoints return.
 func (s *Sandbox) profile(u *user) map[string]any {
-	followers := 0
-	for _, set := range s.follows {
-		if _, ok := set[u.ID]; ok {
-			followers++
-		}
-	}
+	followers := int64(len(s.followers[u.ID])) + u.ExtraFollowers
 	return map[string]any{
 		"type":           "user",
 		"id":             u.ID,
@@ -569,6 +605,7 @@ func (s *Sandbox) handleBatchInfo(w http.ResponseWriter, q url.Values, reqID str
 	defer s.mu.Unlock()
 	users := []any{}
 	for _, id := range ids {
+		s.ensureBigFor(strings.TrimSpace(id))
 		if u, ok := s.users[strings.TrimSpace(id)]; ok {
 			users = append(users, s.profile(u))
 		}
@@ -618,14 +655,14 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 		}
 		size = n
 	}
-	offset := 0
+	var before int64 = -1 // from the top
 	if c := q.Get("cursor"); c != "" {
 		n, err := decodeCursor(c)
 		if err != nil {
 			s.fail(w, http.StatusBadRequest, "invalid_request_error", "invalid_parameter_type", "cursor is not one this endpoint issued", reqID)
 			return
 		}
-		offset = n
+		before = n
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -644,16 +681,21 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 			edges = append(edges, edge{id, seq})
 		}
 	} else {
-		for src, set := range s.follows {
-			if seq, ok := set[u.ID]; ok {
-				edges = append(edges, edge{src, seq})
-			}
+		for src, seq := range s.followers[u.ID] {
+			edges = append(edges, edge{src, seq})
 		}
 	}
 	// Most recent first, as the upstream API sorts them.
 	slices.SortFunc(edges, func(a, b edge) int { return int(b.seq - a.seq) })
-	if offset > len(edges) {
-		offset = len(edges)
+	// A cursor marks a place in the list, not a count: follows and
+	// unfollows elsewhere in the list do not shift the next page (X's
+	// cursors behave so too).
+	offset := 0
+	if before >= 0 {
+		offset, _ = slices.BinarySearchFunc(edges, before, func(e edge, seq int64) int { return int(seq - e.seq) })
+		if offset < len(edges) && edges[offset].seq == before {
+			offset++
+		}
 	}
 	end := min(offset+size, len(edges))
 	list := make([]any, 0, end-offset)
@@ -662,7 +704,7 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 	}
 	next := ""
 	if end < len(edges) {
-		next = encodeCursor(end)
+		next = encodeCursor(edges[end-1].seq)
 	}
 	key := "followers"
 	if followings {
@@ -677,20 +719,21 @@ func (s *Sandbox) handleList(w http.ResponseWriter, q url.Values, reqID string, 
 	})
 }
 
-func encodeCursor(offset int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(offset)))
+// encodeCursor is the cursor of the page after the edge with sequence seq.
+func encodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("before:" + strconv.FormatInt(seq, 10)))
 }
 
-func decodeCursor(c string) (int, error) {
+func decodeCursor(c string) (int64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return 0, err
 	}
-	v, ok := strings.CutPrefix(string(b), "offset:")
+	v, ok := strings.CutPrefix(string(b), "before:")
 	if !ok {
 		return 0, fmt.Errorf("bad cursor")
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("bad cursor")
 	}
@@ -707,11 +750,14 @@ type Server struct {
 
 // Start serves a new Sandbox on 127.0.0.1 on a free port.
 func Start(o Options) (*Server, error) {
+	sb := New(o)
+	if o.Account != "" && !strings.EqualFold(sb.users[sb.me].Username, strings.TrimPrefix(o.Account, "@")) {
+		return nil, fmt.Errorf("sandbox: there is no sandbox account @%s to link: use %s or %s", strings.TrimPrefix(o.Account, "@"), MeUsername, BigUsername)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: listen on loopback: %w", err)
 	}
-	sb := New(o)
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return &Server{Sandbox: sb, URL: "http://" + ln.Addr().String() + BasePath, srv: srv, ln: ln}, nil

@@ -1,0 +1,689 @@
+package tools
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+)
+
+// The finder's defaults and bounds.
+const (
+	finderDefaultMaxFollowing = 2000
+	finderMaxFollowing        = 20000
+	finderDefaultLimit        = 100
+	finderMaxLimit            = 1000
+	finderPageSize            = 200 // the gateway's largest page
+	finderMaxInFlight         = 8   // reads in flight at once, to stay under AIsa's per-key limits
+	finderCursorMaxLen        = 2048
+)
+
+// Why a scan stopped before the end of the followings list.
+const (
+	stopMaxFollowing = "max_following"
+	stopLimit        = "limit"
+	stopRateLimited  = "rate_limited"
+	stopCanceled     = "canceled"
+)
+
+// How a call decided who follows back.
+const (
+	methodCache     = "cache"
+	methodFollowers = "followers_list"
+	methodChecks    = "relationship_checks"
+)
+
+// reasonNotFollowingBack is every candidate's first reason.
+const reasonNotFollowingBack = "not_following_back"
+
+// FindCandidatesArgs is the input of find_x_unfollow_candidates.
+type FindCandidatesArgs struct {
+	Username     string `json:"username,omitempty" jsonschema:"pattern=^@?[A-Za-z0-9_]{1\\,15}$" jsonschema_description:"Handle of the account to clean up (a leading @ is allowed). Defaults to the server's --account when it has one; required otherwise."`
+	MaxFollowing *int   `json:"max_following,omitempty" jsonschema:"minimum=1,maximum=20000" jsonschema_description:"How many of the accounts it follows to examine in this call, most recent first: 1 to 20000 (default 2000)."`
+	Limit        *int   `json:"limit,omitempty" jsonschema:"minimum=1,maximum=1000" jsonschema_description:"Stop after this many candidates: 1 to 1000 (default 100)."`
+	Cursor       string `json:"cursor,omitempty" jsonschema:"maxLength=2048" jsonschema_description:"next_cursor from the previous call for the same username, to continue exactly where it stopped."`
+	Refresh      bool   `json:"refresh,omitempty" jsonschema_description:"Read the lists again instead of using what a scan in the last 10 minutes found."`
+}
+
+func (a FindCandidatesArgs) validate() error {
+	if a.Username != "" {
+		if _, err := checkUsername("username", a.Username); err != nil {
+			return err
+		}
+	}
+	if a.MaxFollowing != nil && (*a.MaxFollowing < 1 || *a.MaxFollowing > finderMaxFollowing) {
+		return invalidArg("max_following %d is out of range: send %s", *a.MaxFollowing, fieldHelp("max_following"))
+	}
+	if a.Limit != nil && (*a.Limit < 1 || *a.Limit > finderMaxLimit) {
+		return invalidArg("limit %d is out of range: send %s", *a.Limit, fieldHelp("limit"))
+	}
+	if a.Cursor != "" {
+		if _, _, err := decodeScanCursor(a.Cursor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Candidate is one account to consider unfollowing.
+type Candidate struct {
+	ID             string   `json:"id" jsonschema_description:"Numeric X user id, as a string: pass it to unfollow_x_users."`
+	Username       string   `json:"username" jsonschema_description:"Handle, without @."`
+	Name           string   `json:"name" jsonschema_description:"Display name."`
+	FollowersCount *int64   `json:"followers_count,omitempty" jsonschema_description:"How many accounts follow it; absent when the gateway did not say."`
+	Reasons        []string `json:"reasons" jsonschema_description:"Why it is a candidate: not_following_back (it does not follow the account)."`
+}
+
+// FindResult is the output of find_x_unfollow_candidates.
+type FindResult struct {
+	Username          string      `json:"username" jsonschema_description:"The account scanned, without @."`
+	Candidates        []Candidate `json:"candidates" jsonschema_description:"Accounts it follows that do not follow it back, minus the protected list, in the order of its followings list (most recent first)."`
+	ExaminedFollowing int         `json:"examined_following" jsonschema_description:"How many of the accounts it follows this call examined."`
+	Complete          bool        `json:"complete" jsonschema_description:"True when the scan reached the end of the followings list; false when it stopped early (see stopped)."`
+	NextCursor        string      `json:"next_cursor,omitempty" jsonschema_description:"When complete is false: pass as cursor to continue at the next unexamined account."`
+	Stopped           string      `json:"stopped,omitempty" jsonschema:"enum=max_following,enum=limit,enum=rate_limited,enum=canceled,enum=gateway_unavailable,enum=timeout" jsonschema_description:"Why the scan stopped early."`
+	ExcludedProtected int         `json:"excluded_protected" jsonschema_description:"Non-followers left out because they are on this server's protected list."`
+	GatewayCalls      int         `json:"gateway_calls" jsonschema_description:"Gateway reads this call made (0 when answered from the cache)."`
+	RetryAfterSeconds int         `json:"retry_after_seconds,omitempty" jsonschema_description:"When a rate limit stopped the scan: seconds to wait before continuing with next_cursor."`
+	Method            string      `json:"method,omitempty" jsonschema:"enum=cache,enum=followers_list,enum=relationship_checks" jsonschema_description:"How it learned who follows back: cache (a scan in the last 10 minutes), followers_list (paging the followers) or relationship_checks (one check per account, when the followers list is the longer read)."`
+}
+
+func findXUnfollowCandidates() Tool {
+	return define(Spec{
+		Name:  "find_x_unfollow_candidates",
+		Title: "Find X accounts to unfollow",
+		Description: "Find the accounts an X user follows that do not follow it back, minus this server's protected list, most recent follow first; reads only. " +
+			"If complete is false, call again with next_cursor to continue exactly where it stopped (after retry_after_seconds when given). " +
+			"A complete scan is cached for 10 minutes. Unfollow chosen ids with unfollow_x_users.",
+		ReadOnly:    true,
+		Destructive: false,
+		Idempotent:  true,
+		OpenWorld:   true,
+	}, runFindCandidates)
+}
+
+func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (FindResult, error) {
+	name := ""
+	switch {
+	case in.Username != "":
+		name, _ = checkUsername("username", in.Username)
+	case c.Gate != nil && c.Gate.Account != "":
+		name = c.Gate.Account
+	default:
+		return FindResult{}, invalidArg("username is missing and this server has no --account: send the handle of the account to clean up, e.g. {\"username\":\"TwitterDev\"}")
+	}
+	f := &finder{c: c, name: name, maxFollowing: finderDefaultMaxFollowing, limit: finderDefaultLimit,
+		sem: make(chan struct{}, finderMaxInFlight)}
+	if in.MaxFollowing != nil {
+		f.maxFollowing = *in.MaxFollowing
+	}
+	if in.Limit != nil {
+		f.limit = *in.Limit
+	}
+	var start scanPos
+	if in.Cursor != "" {
+		owner, pos, err := decodeScanCursor(in.Cursor)
+		if err != nil {
+			return FindResult{}, err
+		}
+		if !strings.EqualFold(owner, name) {
+			return FindResult{}, invalidArg("cursor continues a scan of @%s, not @%s: send it with username %q, or leave cursor out to start from the top", owner, name, owner)
+		}
+		start = pos
+	}
+	if !c.Client.Configured() {
+		return FindResult{}, notConfigured()
+	}
+	if c.Gate != nil {
+		f.protected = c.Gate.Protected
+	}
+	f.progress = newScanProgress(ctx, c)
+	return f.run(ctx, start, in.Refresh)
+}
+
+// finder is one find_x_unfollow_candidates call in progress.
+type finder struct {
+	c            *Call
+	name         string
+	maxFollowing int
+	limit        int
+	protected    map[string]bool
+	out          FindResult
+	calls        atomic.Int64 // gateway reads made
+	sem          chan struct{}
+	progress     *scanProgress
+}
+
+// slot is one following on its way from the producer to the examiner.
+type slot struct {
+	page *aisa.Page // the page it is on
+	user aisa.User
+	pos  scanPos // where it is
+	next scanPos // the position after it
+	end  bool    // no account here: the list ended at pos
+	done chan struct{}
+	rel  aisa.Relationship // relationship_checks: the check's answer
+	err  error
+}
+
+func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResult, error) {
+	f.out = FindResult{Username: f.name, Candidates: []Candidate{}}
+	cache := f.c.Following
+	if refresh {
+		cache.drop(f.name)
+	}
+	pos := start
+	view := cache.view(f.name, start)
+	var followers map[string]struct{}
+	var from *scanState
+	if view != nil {
+		from = view.from
+		followers = view.snap.followers
+		if view.covers {
+			// What a scan in the last 10 minutes found, from this position on.
+			st := &view.snap
+			f.out.Username = st.username
+			f.out.Method = methodCache
+			i := start.Index
+			for ; i < st.base+len(st.entries); i++ {
+				if why := f.full(); why != "" {
+					return f.result(st.positionAt(i), why), nil
+				}
+				e := st.entries[i-st.base]
+				if st.removed[e.user.ID] {
+					e.following = false
+				}
+				f.examine(e)
+			}
+			pos = st.positionAt(i)
+			if why := f.full(); pos.End || why != "" {
+				return f.result(pos, why), nil
+			}
+		}
+	}
+	return f.scan(ctx, pos, from, followers)
+}
+
+// scan continues from pos with gateway reads.
+func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followers map[string]struct{}) (FindResult, error) {
+	if err := ctx.Err(); err != nil {
+		return f.stopOnError(err, pos)
+	}
+	f.calls.Add(1)
+	u, err := f.c.Client.UserInfo(ctx, f.name)
+	if err != nil {
+		return f.stopOnError(err, pos)
+	}
+	if u.Username != "" {
+		f.out.Username = u.Username
+	}
+	// Choose the cheaper way, counted in reads: the whole followers list,
+	// or one relationship check per following still to examine.
+	toExamine := f.maxFollowing - f.out.ExaminedFollowing
+	if u.FollowingCount != nil {
+		toExamine = min(toExamine, max(0, int(*u.FollowingCount)-pos.Index))
+	}
+	followerPages := -1 // unknown
+	if u.FollowersCount != nil {
+		followerPages = max(1, int((*u.FollowersCount+finderPageSize-1)/finderPageSize))
+	}
+	useFollowers := followers != nil || (followerPages >= 0 && followerPages <= toExamine)
+	f.out.Method = methodChecks
+	if useFollowers {
+		f.out.Method = methodFollowers
+	}
+	estPages := (pos.Offset + toExamine + finderPageSize - 1) / finderPageSize
+	if useFollowers && followers == nil {
+		estPages += followerPages
+	}
+	f.progress.start(estPages + toExamine)
+
+	scanCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	type followersResult struct {
+		set map[string]struct{}
+		err error
+	}
+	var followersCh chan followersResult
+	if useFollowers && followers == nil {
+		followersCh = make(chan followersResult, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			set, err := f.pageFollowers(scanCtx, quit)
+			followersCh <- followersResult{set, err}
+		}()
+	}
+	slots := make(chan *slot, finderMaxInFlight)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.produce(scanCtx, pos, f.maxFollowing-f.out.ExaminedFollowing, !useFollowers, slots, quit, &wg)
+	}()
+
+	seg := scanSegment{username: f.out.Username, from: pos}
+	var stopErr error
+	var last *slot
+	why := ""
+	for {
+		if why = f.full(); why != "" {
+			break
+		}
+		s, ok := <-slots
+		if !ok {
+			stopErr = ctx.Err() // the producer stops early only when cancelled
+			break
+		}
+		if s.end {
+			pos = s.pos
+			break
+		}
+		if followers == nil && followersCh != nil {
+			r := <-followersCh
+			if r.err != nil {
+				stopErr = r.err
+				break
+			}
+			followers, seg.followers = r.set, r.set
+		}
+		<-s.done
+		if s.err != nil {
+			stopErr = s.err
+			break
+		}
+		e := scanEntry{user: s.user, following: true}
+		if useFollowers {
+			_, e.followedBy = followers[s.user.ID]
+		} else {
+			e.following, e.followedBy = s.rel.Following, s.rel.FollowedBy
+		}
+		f.examine(e)
+		f.progress.examined()
+		seg.entries = append(seg.entries, e)
+		seg.positions = append(seg.positions, s.pos)
+		pos, last = s.next, s
+		if pos.End {
+			break
+		}
+	}
+	// Stop every read still in flight: their answers are not needed.
+	close(quit)
+	cancel()
+	wg.Wait()
+	f.progress.finish()
+	seg.end = pos
+	if why != "" && useFollowers && last != nil && pos.Cursor == last.pos.Cursor && !pos.End {
+		// The rest of the page is read and the followers are known: keep it
+		// for the next call, which then starts without a read.
+		pg, idx := last.page, pos.Index
+		for o := pos.Offset; o < len(pg.Users); o++ {
+			_, back := followers[pg.Users[o].ID]
+			seg.entries = append(seg.entries, scanEntry{user: pg.Users[o], following: true, followedBy: back})
+			seg.positions = append(seg.positions, scanPos{Cursor: pos.Cursor, Offset: o, Index: idx, Next: pg.Users[o].ID})
+			idx++
+		}
+		seg.end = scanPos{End: true, Index: idx}
+		if pg.HasNextPage {
+			seg.end = scanPos{Cursor: pg.NextCursor, Index: idx}
+		}
+	}
+	f.c.Following.record(f.name, from, seg)
+	if stopErr != nil {
+		return f.stopOnError(stopErr, pos)
+	}
+	return f.result(pos, why), nil
+}
+
+// full says why the call must stop before examining another account, or "".
+func (f *finder) full() string {
+	switch {
+	case f.out.ExaminedFollowing >= f.maxFollowing:
+		return stopMaxFollowing
+	case len(f.out.Candidates) >= f.limit:
+		return stopLimit
+	}
+	return ""
+}
+
+// examine counts one following and keeps it when it is a candidate.
+func (f *finder) examine(e scanEntry) {
+	f.out.ExaminedFollowing++
+	if !e.following || e.followedBy {
+		return
+	}
+	if f.protected[e.user.ID] {
+		f.out.ExcludedProtected++
+		return
+	}
+	f.out.Candidates = append(f.out.Candidates, Candidate{
+		ID: e.user.ID, Username: e.user.Username, Name: e.user.Name,
+		FollowersCount: e.user.FollowersCount, Reasons: []string{reasonNotFollowingBack},
+	})
+}
+
+// result finishes the call at pos.
+func (f *finder) result(pos scanPos, why string) FindResult {
+	out := f.out
+	out.GatewayCalls = int(f.calls.Load())
+	out.Complete = pos.End
+	if !pos.End {
+		out.NextCursor = encodeScanCursor(f.name, pos)
+		out.Stopped = why
+	}
+	return out
+}
+
+// stopOnError ends the call after a failed read: a rate limit or a cancel
+// returns what was found with a cursor; so does an unavailable gateway once
+// something was examined; anything else is an error.
+func (f *finder) stopOnError(err error, pos scanPos) (FindResult, error) {
+	te := asToolError(err, "@"+f.name)
+	out := f.result(pos, "")
+	switch te.Code {
+	case CodeRateLimited:
+		out.Stopped = stopRateLimited
+		out.RetryAfterSeconds = max(1, te.RetryAfter)
+	case CodeCanceled:
+		out.Stopped = stopCanceled
+	case CodeUnavailable, CodeTimeout:
+		if f.out.ExaminedFollowing == 0 {
+			return FindResult{}, te
+		}
+		out.Stopped = te.Code
+	default:
+		return FindResult{}, te
+	}
+	out.Complete = false
+	out.NextCursor = encodeScanCursor(f.name, pos)
+	return out, nil
+}
+
+// acquire takes a read slot, unless the call is cancelled or the scan over.
+func (f *finder) acquire(ctx context.Context, quit <-chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case f.sem <- struct{}{}:
+		if ctx.Err() != nil {
+			<-f.sem
+			return false
+		}
+		f.calls.Add(1)
+		return true
+	case <-ctx.Done():
+	case <-quit:
+	}
+	return false
+}
+
+func (f *finder) release() { <-f.sem }
+
+// produce walks the followings list from pos and sends up to n accounts, in
+// order, each with its relationship check under way when check is set.
+func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, slots chan<- *slot, quit <-chan struct{}, wg *sync.WaitGroup) {
+	defer close(slots)
+	send := func(s *slot) bool {
+		select {
+		case slots <- s:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	cursor, offset, idx := pos.Cursor, pos.Offset, pos.Index
+	seen := map[string]bool{}
+	for produced := 0; produced < n; {
+		if !f.acquire(ctx, quit) {
+			return
+		}
+		page, err := f.c.Client.Followings(ctx, f.name, cursor, finderPageSize)
+		f.release()
+		f.progress.page()
+		here := scanPos{Cursor: cursor, Offset: offset, Index: idx}
+		if err != nil {
+			send(&slot{pos: here, err: err, done: closed})
+			return
+		}
+		seen[cursor] = true
+		users := page.Users
+		if pos.Next != "" && cursor == pos.Cursor {
+			// Resuming: find the account the cursor was made at, wherever
+			// changes earlier in the page have moved it.
+			if k := slices.IndexFunc(users, func(u aisa.User) bool { return u.ID == pos.Next }); k >= 0 {
+				offset = k
+			}
+		}
+		offset = min(offset, len(users))
+		if offset == len(users) && !page.HasNextPage {
+			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
+			return
+		}
+		for o := offset; o < len(users) && produced < n; o++ {
+			s := &slot{page: &page, user: users[o], pos: scanPos{Cursor: cursor, Offset: o, Index: idx, Next: users[o].ID}, done: closed}
+			switch {
+			case o+1 < len(users):
+				s.next = scanPos{Cursor: cursor, Offset: o + 1, Index: idx + 1, Next: users[o+1].ID}
+			case page.HasNextPage:
+				s.next = scanPos{Cursor: page.NextCursor, Index: idx + 1}
+			default:
+				s.next = scanPos{End: true, Index: idx + 1}
+			}
+			if check {
+				if !f.acquire(ctx, quit) {
+					return
+				}
+				s.done = make(chan struct{})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer close(s.done)
+					defer f.release()
+					s.rel, s.err = f.check(ctx, s.user)
+				}()
+			}
+			if !send(s) {
+				return
+			}
+			produced++
+			idx++
+		}
+		if !page.HasNextPage {
+			return
+		}
+		cursor, offset = page.NextCursor, 0
+		if seen[cursor] {
+			send(&slot{pos: scanPos{Cursor: cursor, Index: idx}, done: closed, err: &aisa.Error{Kind: aisa.KindBadResponse,
+				Detail: "the followings list gave a page cursor it had given before"}})
+			return
+		}
+	}
+}
+
+// closed is a done channel for slots that need no read.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// check asks whether the account follows u and u follows back. A handle
+// that no longer resolves is an account the scan cannot follow back to: it
+// is examined and left out.
+func (f *finder) check(ctx context.Context, u aisa.User) (aisa.Relationship, error) {
+	if u.Username == "" {
+		return aisa.Relationship{}, &aisa.Error{Kind: aisa.KindBadResponse,
+			Detail: fmt.Sprintf("the followings list gave id %s without a handle, which check_follow_relationship needs", u.ID)}
+	}
+	rel, err := f.c.Client.CheckRelationship(ctx, f.name, u.Username)
+	var ge *aisa.Error
+	if errors.As(err, &ge) && ge.Kind == aisa.KindUserNotFound {
+		return aisa.Relationship{}, nil
+	}
+	return rel, err
+}
+
+// pageFollowers reads the account's whole followers list.
+func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[string]struct{}, error) {
+	set := map[string]struct{}{}
+	cursor := ""
+	seen := map[string]bool{}
+	for {
+		if !f.acquire(ctx, quit) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, context.Canceled
+		}
+		page, err := f.c.Client.Followers(ctx, f.name, cursor, finderPageSize)
+		f.release()
+		f.progress.page()
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range page.Users {
+			set[u.ID] = struct{}{}
+		}
+		if !page.HasNextPage {
+			return set, nil
+		}
+		seen[cursor] = true
+		cursor = page.NextCursor
+		if seen[cursor] {
+			return nil, &aisa.Error{Kind: aisa.KindBadResponse, Detail: "the followers list gave a page cursor it had given before"}
+		}
+	}
+}
+
+// scanProgress sends notifications/progress (list pages read and accounts
+// examined) when the client gave a progress token.
+type scanProgress struct {
+	send    func(progress, total int, msg string)
+	mu      sync.Mutex
+	pages   int
+	checked int
+	total   int
+	sent    int // the last progress sent
+}
+
+func newScanProgress(ctx context.Context, c *Call) *scanProgress {
+	p := &scanProgress{}
+	meta := c.Request.Params.Meta
+	srv := server.ServerFromContext(ctx)
+	if meta == nil || meta.ProgressToken == nil || srv == nil {
+		return p
+	}
+	token := meta.ProgressToken
+	p.send = func(progress, total int, msg string) {
+		err := srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+			"progressToken": token, "progress": progress, "total": total, "message": msg,
+		})
+		if err != nil {
+			c.Logger.Debug("progress notification not sent", "err", err)
+		}
+	}
+	return p
+}
+
+// start sets the expected amount of work: list pages plus accounts.
+func (p *scanProgress) start(total int) {
+	p.mu.Lock()
+	p.total = total
+	p.mu.Unlock()
+}
+
+func (p *scanProgress) page() { p.update(1, 0) }
+
+func (p *scanProgress) examined() { p.update(0, 1) }
+
+func (p *scanProgress) update(pages, examined int) {
+	if p.send == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pages += pages
+	p.checked += examined
+	// Every page, and every 200 accounts: at most a few hundred a scan.
+	if pages > 0 || p.checked%200 == 0 {
+		p.notify()
+	}
+}
+
+// finish sends the final count, unless it was the last one sent.
+func (p *scanProgress) finish() {
+	if p.send == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pages+p.checked > p.sent {
+		p.notify()
+	}
+}
+
+// notify sends the current count; p.mu is held.
+func (p *scanProgress) notify() {
+	done := p.pages + p.checked
+	p.total = max(p.total, done)
+	p.sent = done
+	p.send(done, p.total, fmt.Sprintf("%d list pages read, %d accounts examined", p.pages, p.checked))
+}
+
+// The cursor is opaque to the agent: the gateway's page cursor, the offset
+// into that page and the absolute index, with the handle it belongs to and
+// a checksum, so that a cut or edited cursor is refused rather than
+// resuming at the wrong place.
+type cursorPayload struct {
+	V int    `json:"v"`
+	U string `json:"u"`
+	C string `json:"c"`
+	O int    `json:"o"`
+	I int    `json:"i"`
+	N string `json:"n,omitempty"`
+}
+
+const cursorVersion = 1
+
+var cursorHandleRe = regexp.MustCompile(`^[a-z0-9_]{1,15}$`)
+
+func cursorSum(raw []byte) string {
+	h := sha256.Sum256(append([]byte("xfollow find_x_unfollow_candidates cursor\x00"), raw...))
+	return hex.EncodeToString(h[:6])
+}
+
+func encodeScanCursor(username string, pos scanPos) string {
+	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index, N: pos.Next})
+	return base64.RawURLEncoding.EncodeToString(raw) + "." + cursorSum(raw)
+}
+
+func decodeScanCursor(s string) (string, scanPos, error) {
+	bad := invalidArg("cursor is not one this tool returned, or it was cut or changed: pass next_cursor from the previous find_x_unfollow_candidates call unchanged, or leave cursor out to start from the top")
+	if len(s) > finderCursorMaxLen {
+		return "", scanPos{}, bad
+	}
+	body, sum, ok := strings.Cut(s, ".")
+	if !ok {
+		return "", scanPos{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || cursorSum(raw) != sum {
+		return "", scanPos{}, bad
+	}
+	var p cursorPayload
+	if json.Unmarshal(raw, &p) != nil || p.V != cursorVersion || !cursorHandleRe.MatchString(p.U) ||
+		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) {
+		return "", scanPos{}, bad
+	}
+	return p.U, scanPos{Cursor: p.C, Offset: p.O, Index: p.I, Next: p.N}, nil
+}
