@@ -637,6 +637,31 @@ func TestHTTPManyCallersKeepTheirKeys(t *testing.T) {
 			t.Fatal("a caller's key is in the journal")
 		}
 	}
+
+	// What a scan read with one caller's key is not served to another: the
+	// second caller's scan of the same account reads the gateway with its
+	// own key.
+	scans := func(key string) int {
+		n := 0
+		for _, c := range gw.Calls() {
+			if c.Auth == "Bearer "+key && c.Path == "/twitter/user/followings" && c.Query.Get("userName") == "xfollow_big" {
+				n++
+			}
+		}
+		return n
+	}
+	scan := map[string]any{"username": "xfollow_big", "limit": 5}
+	first := sessions[0].ok("find_x_unfollow_candidates", scan)
+	if n := scans(keys[0]); n == 0 {
+		t.Fatal("the first scan did not read the gateway")
+	}
+	second := sessions[1].ok("find_x_unfollow_candidates", scan)
+	if n := scans(keys[1]); n == 0 {
+		t.Fatal("the second caller was answered from the first caller's scan")
+	}
+	if fmt.Sprint(first["candidates"]) != fmt.Sprint(second["candidates"]) {
+		t.Fatalf("two scans of one account differ: %v / %v", first["candidates"], second["candidates"])
+	}
 }
 
 func containsStr(list []string, s string) bool {
