@@ -281,7 +281,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		a.close()
 		return nil, err
 	}
-	gateway := c.Host()
+	gateway := c.Gateway()
 	if cfg.Sandbox {
 		gateway = safety.GatewaySandbox
 	}
@@ -310,7 +310,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		}
 		// Rebuild the budget from the journal, so a restart does not reset
 		// it: every unfollow of this gateway that happened or may have.
-		recs, warnings, err := safety.ReadJournalFile(cfg.Journal)
+		recs, warnings, err := j.Records()
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
@@ -318,9 +318,19 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		for _, w := range warnings {
 			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
 		}
-		for fp, times := range tools.BudgetEvents(recs, safety.Scope{Gateway: gateway}, time.Now().Add(-24*time.Hour)) {
+		scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
+		for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
+			if fp == "" {
+				// Written before records named their key: the server's own.
+				logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
+					"journal", cfg.Journal, "unfollows", len(times))
+				fp = c.KeyFingerprint()
+			}
 			budget.Seed(fp, times...)
 		}
+		// Other servers sharing this journal (one per host window, say)
+		// spend the same budget: their unfollows are read before each write.
+		j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)

@@ -320,6 +320,10 @@ func ParseIDList(s string) ([]string, error) {
 // ReadProtectFile reads one numeric id a line; blank lines and text after #
 // are ignored.
 func ReadProtectFile(path string) ([]string, error) {
+	// Only a regular file: a FIFO would block the start, a device never end.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("--protect-file %s is not a regular file; give the path of a plain file of ids", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--protect-file: %v", err)
