@@ -507,14 +507,14 @@ func TestHTTPKeyFromRequestRefusals(t *testing.T) {
 		}
 	}
 	if c := gw.Calls(); len(c) != 0 {
-		t.Fatalf("refused requests reached the gateway: %+v", c)
+		t.Fatalf("%d refused requests reached the gateway", len(c))
 	}
 	r := rawPost(t, s.URL, call, "Authorization", "Bearer "+callerKey(1))
 	if r.Status != 200 || !strings.Contains(r.Body, `\"username\":\"jack\"`) {
 		t.Fatalf("%d %.300s", r.Status, r.Body)
 	}
 	if c := gw.Calls(); len(c) != 1 || c[0].Auth != "Bearer "+callerKey(1) {
-		t.Fatalf("the gateway saw %+v", c)
+		t.Fatalf("the gateway saw %d requests, or not with the caller's key", len(c))
 	}
 	s.secrets = append(s.secrets, callerKey(1), callerKey(2))
 }
@@ -607,7 +607,7 @@ func TestHTTPManyCallersKeepTheirKeys(t *testing.T) {
 	for _, c := range gw.Calls() {
 		key, ok := strings.CutPrefix(c.Auth, "Bearer ")
 		if !ok || !containsStr(keys, key) {
-			t.Fatalf("a gateway request carried %q, which is no caller's key", c.Auth)
+			t.Fatalf("a gateway request to %s carried a credential (fingerprint %s) that is no caller's key", c.Path, aisa.KeyFingerprint(c.Auth))
 		}
 		if c.HasBody && c.BodyKey != key {
 			t.Fatalf("a request's body key is not its header key (%s)", c.Path)
@@ -770,6 +770,44 @@ func TestHTTPBehindRoundRobinProxy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTPReplicasSharingAJournalShareBudgets: two --key-from-request
+// servers behind a round-robin proxy, writing one journal, give each caller
+// one budget between them, not one each.
+func TestHTTPReplicasSharingAJournalShareBudgets(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	gw := newRecordingGateway(t, sandbox.Options{UnfollowLimit: -1})
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	keyA, keyB := callerKey(41), callerKey(42)
+	opts := serverOpts{noKey: true, args: []string{"--key-from-request", "--journal", journal, "--max-unfollows-per-15m", fmt.Sprint(n)}}
+	backends := []*httpServer{startHTTP(t, gw.gateway, opts, keyA, keyB), startHTTP(t, gw.gateway, opts, keyA, keyB)}
+	var next atomic.Int64
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		u, _ := url.Parse(backends[next.Add(1)%2].Base)
+		r.SetURL(u)
+	}}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	for _, key := range []string{keyA, keyB} {
+		p := connect(t, front.URL+"/mcp", key, "", nil, &lockedBuffer{})
+		for _, target := range simIDs(int(next.Load())+1, n) {
+			p.ok("unfollow_x_user", id(target))
+		}
+		// Whichever server answers, this caller's budget is spent.
+		p.fail("unfollow_x_user", id(simIDs(55, 1)[0]), "budget_exhausted")
+		p.fail("unfollow_x_user", id(simIDs(56, 1)[0]), "budget_exhausted")
+	}
+	sent := map[string]int{}
+	for _, c := range gw.Calls() {
+		if c.Path == "/twitter/unfollow_twitter" {
+			sent[aisa.KeyFingerprint(strings.TrimPrefix(c.Auth, "Bearer "))]++
+		}
+	}
+	if sent[aisa.KeyFingerprint(keyA)] != n || sent[aisa.KeyFingerprint(keyB)] != n {
+		t.Fatalf("unfollows sent per caller across both servers: %v", sent)
 	}
 }
 
