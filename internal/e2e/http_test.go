@@ -929,6 +929,47 @@ func TestHTTPShutdownCancelsAfterTheGrace(t *testing.T) {
 	}
 }
 
+// TestHTTPClientDisconnectCancelsTheCall: a client that gives up on a
+// long batch closes its request, and the server stops the batch between
+// items, as over stdio.
+func TestHTTPClientDisconnectCancelsTheCall(t *testing.T) {
+	t.Parallel()
+	gw := newGateway(t, sandbox.Options{Latency: 50 * time.Millisecond, UnfollowLimit: -1})
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	s := startHTTP(t, gw, serverOpts{args: []string{"--journal", journal, "--max-unfollows-per-15m", "0"}})
+	p := s.connect(t, "", "2025-11-25", nil)
+	ids := simIDs(1, 40)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.session.CallTool(ctx, &mcp.CallToolParams{Name: "unfollow_x_users", Arguments: map[string]any{"target_user_ids": ids}})
+		done <- err
+	}()
+	waitFor(t, "two writes", func() bool { return len(gw.Writes()) >= 2 })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the call finished before it was cancelled")
+	}
+	// Once the handler has returned, no more writes can come.
+	waitFor(t, "the batch's log line", func() bool { return strings.Contains(s.stderr.String(), "tool=unfollow_x_users") })
+	if n := len(gw.Writes()); n >= len(ids) {
+		t.Fatalf("the batch ran to the end (%d writes) after the client left", n)
+	}
+	checkJournalAgainstGateway(t, journalRecords(t, journal), gw)
+}
+
+// waitFor polls cond until it holds, for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+}
+
 // TestConfirmOverHTTP: --confirm asks through the protocol's input-required
 // round trip at 2026-07-28; at 2025-11-25 a stateless server cannot know the
 // client's capabilities from initialize, so it refuses to write.
