@@ -44,6 +44,7 @@ const usageText = `xfollow-mcp: an MCP server that manages who your X account fo
 
 Usage:
   xfollow-mcp [flags]                       serve MCP on stdio (what an MCP host runs)
+  xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
   xfollow-mcp [flags] undo --journal PATH --since 2h
@@ -51,6 +52,7 @@ Usage:
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
+  XFOLLOW_HTTP_TOKEN  with --http: the bearer token every request must carry (never a flag)
 
 Flags (each also read from the environment variable named after it; a flag wins over its variable):
 `
@@ -344,8 +346,12 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	return a, nil
 }
 
-// serve runs the MCP server on stdio until stdin closes or ctx ends.
+// serve runs the MCP server on stdio until stdin closes or ctx ends, or over
+// HTTP (--http) until ctx ends.
 func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	if a.cfg.HTTP != "" {
+		return a.serveHTTP(ctx, logger)
+	}
 	stdio := server.NewStdioServer(a.server)
 	stdio.SetErrorLogger(log.New(p.Stderr, "xfollow-mcp: stdio: ", 0))
 	// Tool calls wait on the network; mcp-go's default of 5 workers would
