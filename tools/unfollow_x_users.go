@@ -108,6 +108,9 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		items[i] = &writeItem{ID: id}
 	}
 	st, answer := g.approval(c)
+	if st != nil && !st.covers(items) {
+		st = nil // minted for other items: ask again
+	}
 	if st != nil {
 		applyState(st, items)
 	}
@@ -143,7 +146,7 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 	if g.Confirm && len(toWrite) > 0 {
 		var err error
 		if st == nil {
-			err = g.ask(ctx, c, kindUnfollow, toWrite)
+			err = g.ask(ctx, c, kindUnfollow, toWrite, items)
 			var ni *needInput
 			if errors.As(err, &ni) {
 				return BatchResult{}, err
@@ -223,7 +226,15 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 				stopped++
 			}
 		}
-		stopped += len(out.NotAttempted)
+		writable := map[string]bool{}
+		for _, it := range toWrite {
+			writable[it.ID] = true
+		}
+		for _, id := range out.NotAttempted {
+			if writable[id] { // refused and not-followed ids need no budget
+				stopped++
+			}
+		}
 		out.Note = fmt.Sprintf("dry run: %d of %d ids passed every check and would have been unfollowed; nothing was sent to the gateway", n, len(in.TargetUserIDs))
 		if stopped > 0 && strings.Contains(out.Stopped, CodeBudgetExhausted) {
 			out.Note += fmt.Sprintf("; %d were stopped by the unfollow budget", stopped)

@@ -22,6 +22,9 @@ import (
 const (
 	EnvAPIKey  = "AISA_API_KEY"
 	EnvBaseURL = "AISA_BASE_URL"
+	// EnvHTTPToken is the bearer token every request to --http must carry.
+	// Like the API key it is read from the environment only.
+	EnvHTTPToken = "XFOLLOW_HTTP_TOKEN"
 )
 
 // Config is the whole configuration.
@@ -49,6 +52,12 @@ type Config struct {
 	Account   string
 	undoSince time.Duration
 	undoKey   string
+
+	// Remote mode (--http). HTTPToken is never a flag.
+	HTTP           string
+	HTTPToken      string
+	KeyFromRequest bool
+	AllowedOrigins []string
 }
 
 // LogValue keeps the key out of every log line.
@@ -67,6 +76,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
 		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
 		slog.String("state", RedactURL(c.State)),
+		slog.String("http", c.HTTP),
+		slog.Bool("http_token_set", c.HTTPToken != ""),
+		slog.Bool("key_from_request", c.KeyFromRequest),
 	)
 }
 
@@ -93,6 +105,9 @@ var Flags = []Flag{
 	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
 	{"sandbox-unfollow-limit", "XFOLLOW_SANDBOX_UNFOLLOW_LIMIT", "50", "the simulated gateway's unfollows per 15 minutes; 0 turns it off (with --sandbox)"},
+	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
+	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
+	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
 	{"version", "", "false", "print the version and exit"},
 }
 
@@ -101,6 +116,7 @@ type Parser struct {
 	fs      *flag.FlagSet
 	cfg     *Config
 	protect string
+	origins string
 	level   string
 	envErrs []*settingError
 	getenv  func(string) string
@@ -118,6 +134,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c := p.cfg
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
+	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -167,6 +184,9 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
 	intVar(&c.SandboxUnfollowLimit, "sandbox-unfollow-limit")
+	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
+	boolVar(&c.KeyFromRequest, "key-from-request")
+	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
@@ -259,6 +279,7 @@ func (p *Parser) Config() (Config, error) {
 		}
 		c.Protect = append(c.Protect, fileIDs...)
 	}
+	errs = append(errs, p.remote(&c)...)
 	return c, errors.Join(errs...)
 }
 
@@ -306,6 +327,10 @@ func ParseIDList(s string) ([]string, error) {
 // ReadProtectFile reads one numeric id a line; blank lines and text after #
 // are ignored.
 func ReadProtectFile(path string) ([]string, error) {
+	// Only a regular file: a FIFO would block the start, a device never end.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("--protect-file %s is not a regular file; give the path of a plain file of ids", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--protect-file: %v", err)

@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/httpserver"
+)
+
+// serveHTTP serves the remote mode until ctx ends (SIGTERM or SIGINT).
+func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
+	err := httpserver.Serve(ctx, a.server, httpserver.Options{
+		Addr:           a.cfg.HTTP,
+		Token:          a.cfg.HTTPToken,
+		KeyFromRequest: a.cfg.KeyFromRequest,
+		AllowedOrigins: a.cfg.AllowedOrigins,
+		Logger:         logger,
+	})
+	if err != nil {
+		logger.Error("xfollow-mcp http server stopped", "err", err)
+		return 1
+	}
+	return 0
+}
