@@ -45,7 +45,8 @@ const redisOpTimeout = 2 * time.Second
 // ARGV[5…] limit, span in ms: one pair per window, in the configured order
 //
 // Returns {1, now} when n fits (and the event was added in reserve mode),
-// {0, window number from 1, wait in ms} when a window is full, and
+// {0, window number from 1, wait in ms} naming the full window that frees
+// room last (as Budget.check does), and
 // {2, count in window 1, count in window 2, …} in remaining mode.
 var budgetScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
@@ -57,6 +58,7 @@ local n = tonumber(ARGV[2])
 local retention = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - retention)
 local counts = {2}
+local worst, worstwait = 0, 0
 local w = 0
 for i = 5, #ARGV, 2 do
   w = w + 1
@@ -66,17 +68,23 @@ for i = 5, #ARGV, 2 do
   local inwin = redis.call('ZCOUNT', key, cut, '+inf')
   counts[#counts + 1] = inwin
   if mode ~= 'remaining' and limit > 0 and inwin + n > limit then
-    -- The slot frees when enough events have left the window for n to
-    -- fit: the k-th oldest, which is later than the oldest when the
-    -- window holds more events than its limit.
+    -- This window frees room for n when enough events have left it: the
+    -- k-th oldest, later than the oldest when the window holds more events
+    -- than its limit. The call waits for the slowest full window.
     local wait = span
     local k = inwin + n - limit
     if k <= inwin then
       local e = redis.call('ZRANGEBYSCORE', key, cut, '+inf', 'WITHSCORES', 'LIMIT', k - 1, 1)
       wait = tonumber(e[2]) + span - now
     end
-    return {0, w, wait}
+    if wait < 1000 then wait = 1000 end
+    if worst == 0 or wait > worstwait then
+      worst, worstwait = w, wait
+    end
   end
+end
+if worst > 0 then
+  return {0, worst, worstwait}
 end
 if mode == 'remaining' then
   return counts

@@ -85,8 +85,11 @@ func TestLimitersAgreeOnSlidingWindows(t *testing.T) {
 			if err := b.Check(ctx, "a", 2); err != nil {
 				t.Fatalf("two should fit: %v", err)
 			}
-			if err := b.Check(ctx, "a", 3); !errors.As(err, &ex) || ex.RetryAfter != time.Minute {
-				t.Fatalf("three should wait 1m, until the event at 2 min leaves at 17: %v", err)
+			// Three fit neither window: the 15-minute one frees room in 1m
+			// (the event at 2 min leaves at 17), the daily one only when the
+			// event at 0 leaves; the call waits for the later.
+			if err := b.Check(ctx, "a", 3); !errors.As(err, &ex) || ex.Window.Span != 24*time.Hour || ex.RetryAfter != 24*time.Hour-16*time.Minute {
+				t.Fatalf("three should wait for the daily window: %v", err)
 			}
 			r, err := b.Reserve(ctx, "a")
 			if err != nil {
