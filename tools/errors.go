@@ -30,6 +30,7 @@ const (
 	CodeProtectedAccount        = "protected_account"
 	CodeBudgetExhausted         = "budget_exhausted"
 	CodeJournalUnavailable      = "journal_unavailable"
+	CodeStateUnavailable        = "state_unavailable"
 	CodeDeclinedByUser          = "declined_by_user"
 	CodeConfirmationUnavailable = "confirmation_unavailable"
 	CodeCanceled                = "canceled"

@@ -68,15 +68,22 @@ type budgetView struct {
 	Remaining24h *int `json:"remaining_24h,omitempty" jsonschema_description:"Unfollows left in the current 24-hour window; absent when that window has no limit."`
 }
 
+// budgetView is what is left of the caller's budget; empty when it cannot be
+// read (the shared store is down), which never fails a write's result.
 func (g *Gate) budgetView(ctx context.Context, c *Call) budgetView {
+	v, _ := g.budgetLeft(ctx, c)
+	return v
+}
+
+func (g *Gate) budgetLeft(ctx context.Context, c *Call) (budgetView, error) {
 	if g == nil || g.Budget == nil {
-		return budgetView{}
+		return budgetView{}, nil
 	}
 	r, err := g.Budget.Remaining(ctx, c.Client.KeyFingerprint())
 	if err != nil {
-		return budgetView{}
+		return budgetView{}, err
 	}
-	return budgetView{Remaining15m: r.Per15m, Remaining24h: r.Per24h}
+	return budgetView{Remaining15m: r.Per15m, Remaining24h: r.Per24h}, nil
 }
 
 // precheck runs the checks that need no consent: the protected list (for
@@ -181,7 +188,12 @@ func (g *Gate) checkBudget(ctx context.Context, c *Call, n int) error {
 func budgetError(err error) error {
 	var ex *safety.Exhausted
 	if !errors.As(err, &ex) {
-		return err
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		// Any other failure (safety.ErrStateUnavailable: the shared store
+		// is down or answered an error) fails closed.
+		return &ToolError{Code: CodeStateUnavailable, Msg: "the unfollow budget cannot be checked (this server's shared state store does not answer), so nothing was sent; retry in a minute, and tell the person if it persists"}
 	}
 	secs := int((ex.RetryAfter + time.Second - 1) / time.Second)
 	return &ToolError{Code: CodeBudgetExhausted, RetryAfter: secs, Msg: fmt.Sprintf(

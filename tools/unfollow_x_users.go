@@ -93,7 +93,7 @@ func unfollowXUsers() Tool {
 // batchStops are the codes after which the rest of a batch is not attempted.
 var batchStops = map[string]bool{
 	CodeAuthInvalid: true, CodeNotLinked: true, CodeNotConfigured: true, CodeJournalUnavailable: true,
-	CodeCanceled: true, CodeRateLimited: true, CodeBudgetExhausted: true,
+	CodeCanceled: true, CodeRateLimited: true, CodeBudgetExhausted: true, CodeStateUnavailable: true,
 }
 
 func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (BatchResult, error) {
@@ -203,7 +203,7 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		te := asToolError(err, "with id "+it.ID)
 		status := statusError
 		switch {
-		case te.Code == CodeBudgetExhausted || te.Code == CodeJournalUnavailable:
+		case te.Code == CodeBudgetExhausted || te.Code == CodeJournalUnavailable || te.Code == CodeStateUnavailable:
 			status = statusRefused
 		case te.unknown:
 			status = statusUnknown

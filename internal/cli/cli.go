@@ -241,6 +241,7 @@ type app struct {
 	deps    *tools.Deps
 	sandbox *sandbox.Server
 	journal *safety.Journal
+	state   *safety.RedisBudget // with --state: the shared budget's store
 	logger  *slog.Logger
 }
 
@@ -250,6 +251,9 @@ func (a *app) close() {
 	}
 	if a.sandbox != nil {
 		_ = a.sandbox.Close()
+	}
+	if a.state != nil {
+		_ = a.state.Close()
 	}
 }
 
@@ -289,11 +293,12 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
-	budget := safety.NewBudget(time.Now,
-		safety.Window{Limit: cfg.MaxUnfollowsPer15m, Span: 15 * time.Minute},
-		safety.Window{Limit: cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
-	)
-	gate.Budget = budget
+	limiter, budget, err := a.newBudget()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	gate.Budget = limiter
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
@@ -318,19 +323,23 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		for _, w := range warnings {
 			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
 		}
-		scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
-		for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
-			if fp == "" {
-				// Written before records named their key: the server's own.
-				logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
-					"journal", cfg.Journal, "unfollows", len(times))
-				fp = c.KeyFingerprint()
+		// A shared store (--state) is the truth for every replica: no
+		// journal is replayed into it, at start or later.
+		if budget != nil {
+			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
+			for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
+				if fp == "" {
+					// Written before records named their key: the server's own.
+					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
+						"journal", cfg.Journal, "unfollows", len(times))
+					fp = c.KeyFingerprint()
+				}
+				budget.Seed(fp, times...)
 			}
-			budget.Seed(fp, times...)
+			// Other servers sharing this journal (one per host window, say)
+			// spend the same budget: their unfollows are read before each write.
+			j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 		}
-		// Other servers sharing this journal (one per host window, say)
-		// spend the same budget: their unfollows are read before each write.
-		j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
@@ -342,6 +351,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		"tools", strings.Join(mcpserver.ToolNames(cfg.ReadOnly), ","),
 		"read_only", cfg.ReadOnly, "dry_run", cfg.DryRun, "confirm", cfg.Confirm,
 		"protected_ids", len(gate.Protected), "journal", cfg.Journal, "account", cfg.Account,
+		"state", config.RedactURL(cfg.State),
 	)
 	return a, nil
 }

@@ -9,13 +9,19 @@ import (
 
 // serveHTTP serves the remote mode until ctx ends (SIGTERM or SIGINT).
 func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
-	err := httpserver.Serve(ctx, a.server, httpserver.Options{
+	o := httpserver.Options{
 		Addr:           a.cfg.HTTP,
 		Token:          a.cfg.HTTPToken,
 		KeyFromRequest: a.cfg.KeyFromRequest,
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		Logger:         logger,
-	})
+	}
+	if a.state != nil {
+		// With --state, a replica whose store does not answer refuses every
+		// write: /healthz says so, so a balancer can route around it.
+		o.Checks = map[string]func(context.Context) error{"state_store": a.state.Ping}
+	}
+	err := httpserver.Serve(ctx, a.server, o)
 	if err != nil {
 		logger.Error("xfollow-mcp http server stopped", "err", err)
 		return 1

@@ -44,6 +44,7 @@ type Config struct {
 	Journal              string
 	MaxUnfollowsPer15m   int
 	MaxUnfollowsPerDay   int
+	State                string // "" or a redis:// URL shared by replicas; it may hold a password: show RedactURL(State)
 	SandboxUnfollowLimit int
 	Workers              int
 	// Account is the handle (without @) of the X account linked to the key;
@@ -74,6 +75,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("account", c.Account),
 		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
 		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
+		slog.String("state", RedactURL(c.State)),
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
 		slog.Bool("key_from_request", c.KeyFromRequest),
@@ -98,6 +100,7 @@ var Flags = []Flag{
 	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600)"},
 	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
 	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
+	{"state", "XFOLLOW_STATE", "", "where the unfollow budget lives: empty for this process (rebuilt from the journal), or redis://[user:password@]host:port/db (rediss:// for TLS) shared by every replica"},
 	{"confirm", "XFOLLOW_CONFIRM", "false", "ask the person (MCP elicitation) before every write"},
 	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
@@ -176,6 +179,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.Journal, "journal", env("journal", ""), usage("journal"))
 	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
 	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
+	p.fs.StringVar(&c.State, "state", env("state", ""), usage("state"))
 	boolVar(&c.Confirm, "confirm")
 	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
@@ -246,6 +250,9 @@ func (p *Parser) Config() (Config, error) {
 	}
 	if c.MaxUnfollowsPerDay < 0 {
 		errs = append(errs, p.valueError("max-unfollows-per-day", "must be 0 (no limit) or more"))
+	}
+	if msg := checkStateURL(c.State); msg != "" {
+		errs = append(errs, p.stateError(msg))
 	}
 	if c.Workers < 1 || c.Workers > 100 {
 		errs = append(errs, p.valueError("workers", "must be a whole number from 1 to 100"))

@@ -66,6 +66,11 @@ type Options struct {
 	KeyFromRequest bool   // the bearer is the caller's AIsa key
 	AllowedOrigins []string
 	Logger         *slog.Logger
+	// Checks are what /healthz asks besides the server being up, by name
+	// (the state store, with --state): each within HealthCheckTimeout; one
+	// that fails makes /healthz answer 503 naming it down. Only names and
+	// up or down are shown, never an error's text.
+	Checks map[string]func(context.Context) error
 
 	// Tests shorten these (zero means the constants above) and learn the
 	// bound address.
@@ -114,7 +119,7 @@ func New(s *server.MCPServer, o Options) *Handler {
 			return ctx
 		}),
 	)
-	h.mux.HandleFunc("GET "+HealthPath, health)
+	h.mux.HandleFunc("GET "+HealthPath, h.health)
 	h.mux.HandleFunc(MCPPath, h.serveMCP)
 	return h
 }
@@ -122,10 +127,34 @@ func New(s *server.MCPServer, o Options) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-func health(w http.ResponseWriter, _ *http.Request) {
+// HealthCheckTimeout bounds all of /healthz's checks together: probes
+// expect a prompt answer, and a store that takes longer is as good as down.
+const HealthCheckTimeout = time.Second
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	if len(h.o.Checks) == 0 {
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), HealthCheckTimeout)
+	defer cancel()
+	body := struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}{Status: "ok", Checks: map[string]string{}}
+	for name, check := range h.o.Checks {
+		body.Checks[name] = "up"
+		if err := check(ctx); err != nil {
+			body.Checks[name] = "down"
+			body.Status = "unavailable"
+		}
+	}
+	if body.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // serveMCP checks the request, in this order: Origin (403), credentials
