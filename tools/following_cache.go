@@ -219,6 +219,22 @@ func (c *FollowingCache) drop(account string) {
 	delete(c.scans, c.cacheKey(account))
 }
 
+// dropScope forgets every scan state of this scope (this caller's key),
+// whatever the account.
+func (c *FollowingCache) dropScope() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := c.scope + "/"
+	for key := range c.scans {
+		if strings.HasPrefix(key, prefix) {
+			delete(c.scans, key)
+		}
+	}
+}
+
 // scanSegment is what one call read from the gateway: entries from
 // position from on, and where it stopped.
 type scanSegment struct {
@@ -291,13 +307,19 @@ func (g *Gate) knownFollowing(c *Call, items []*writeItem) []*writeItem {
 // followingChanged keeps the cache true to a write that happened (or may
 // have): an unfollowed id is no longer a verified following nor a
 // candidate, and a follow makes the account's cached followings incomplete.
+//
+// Without --account the server does not know which account the key acts
+// on, so every scan cached for this key may be stale: they are all dropped.
 func (g *Gate) followingChanged(c *Call, kind writeKind, id string) {
-	if g.Account == "" || g.DryRun {
+	if g.DryRun {
 		return
 	}
-	if kind == kindUnfollow {
+	switch {
+	case g.Account == "":
+		c.Following.dropScope()
+	case kind == kindUnfollow:
 		c.Following.Forget(g.Account, id)
-	} else {
+	default:
 		c.Following.drop(g.Account)
 	}
 }
