@@ -2,7 +2,7 @@ package tools
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/hmac"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -70,7 +70,7 @@ func (a FindCandidatesArgs) validate() error {
 		return invalidArg("limit %d is out of range: send %s", *a.Limit, fieldHelp("limit"))
 	}
 	if a.Cursor != "" {
-		if _, _, err := decodeScanCursor(a.Cursor); err != nil {
+		if _, err := parseScanCursor(a.Cursor); err != nil {
 			return err
 		}
 	}
@@ -132,9 +132,12 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 	if in.Limit != nil {
 		f.limit = *in.Limit
 	}
+	if !c.Client.Configured() {
+		return FindResult{}, notConfigured()
+	}
 	var start scanPos
 	if in.Cursor != "" {
-		owner, pos, err := decodeScanCursor(in.Cursor)
+		owner, pos, err := decodeScanCursor(c.Client, in.Cursor)
 		if err != nil {
 			return FindResult{}, err
 		}
@@ -142,9 +145,6 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 			return FindResult{}, invalidArg("cursor continues a scan of @%s, not @%s: send it with username %q, or leave cursor out to start from the top", owner, name, owner)
 		}
 		start = pos
-	}
-	if !c.Client.Configured() {
-		return FindResult{}, notConfigured()
 	}
 	if c.Gate != nil {
 		f.protected = c.Gate.Protected
@@ -164,18 +164,25 @@ type finder struct {
 	calls        atomic.Int64 // gateway reads made
 	sem          chan struct{}
 	progress     *scanProgress
+	// behind are the ids this call examined last, the latest first (at most
+	// cursorBehind), for the cursor.
+	behind []string
+	// seen are the ids of the followings met in this scan so far: one the
+	// gateway gives again (pages can overlap) is skipped.
+	seen map[string]bool
 }
 
 // slot is one following on its way from the producer to the examiner.
 type slot struct {
-	page *aisa.Page // the page it is on
-	user aisa.User
-	pos  scanPos // where it is
-	next scanPos // the position after it
-	end  bool    // no account here: the list ended at pos
-	done chan struct{}
-	rel  aisa.Relationship // relationship_checks: the check's answer
-	err  error
+	page  *aisa.Page // the page it is on
+	fresh []int      // the offsets in page of the accounts not met before in the scan
+	user  aisa.User
+	pos   scanPos // where it is
+	next  scanPos // the position after it
+	end   bool    // no account here: the list ended at pos
+	done  chan struct{}
+	rel   aisa.Relationship // relationship_checks: the check's answer
+	err   error
 }
 
 func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResult, error) {
@@ -185,6 +192,7 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 		cache.drop(f.name)
 	}
 	pos := start
+	f.seen = map[string]bool{}
 	view := cache.view(f.name, start)
 	var followers map[string]struct{}
 	var from *scanState
@@ -196,6 +204,9 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 			st := &view.snap
 			f.out.Username = st.username
 			f.out.Method = methodCache
+			for _, e := range st.entries {
+				f.seen[e.user.ID] = true
+			}
 			i := start.Index
 			for ; i < st.base+len(st.entries); i++ {
 				if why := f.full(); why != "" {
@@ -207,7 +218,9 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 				}
 				f.examine(e)
 			}
-			pos = st.positionAt(i)
+			if i > start.Index {
+				pos = st.positionAt(i)
+			}
 			if why := f.full(); pos.End || why != "" {
 				return f.result(pos, why), nil
 			}
@@ -330,7 +343,10 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 		// The rest of the page is read and the followers are known: keep it
 		// for the next call, which then starts without a read.
 		pg, idx := last.page, pos.Index
-		for o := pos.Offset; o < len(pg.Users); o++ {
+		for _, o := range last.fresh {
+			if o < pos.Offset {
+				continue
+			}
 			_, back := followers[pg.Users[o].ID]
 			seg.entries = append(seg.entries, scanEntry{user: pg.Users[o], following: true, followedBy: back})
 			seg.positions = append(seg.positions, scanPos{Cursor: pos.Cursor, Offset: o, Index: idx, Next: pg.Users[o].ID})
@@ -362,6 +378,7 @@ func (f *finder) full() string {
 // examine counts one following and keeps it when it is a candidate.
 func (f *finder) examine(e scanEntry) {
 	f.out.ExaminedFollowing++
+	f.behind = append([]string{e.user.ID}, f.behind[:min(len(f.behind), cursorBehind-1)]...)
 	if !e.following || e.followedBy {
 		return
 	}
@@ -381,10 +398,19 @@ func (f *finder) result(pos scanPos, why string) FindResult {
 	out.GatewayCalls = int(f.calls.Load())
 	out.Complete = pos.End
 	if !pos.End {
-		out.NextCursor = encodeScanCursor(f.name, pos)
+		out.NextCursor = f.cursor(pos)
 		out.Stopped = why
 	}
 	return out
+}
+
+// cursor is the next_cursor for pos, with the accounts this call examined
+// last behind it.
+func (f *finder) cursor(pos scanPos) string {
+	if len(f.behind) > 0 {
+		pos.Behind = f.behind
+	}
+	return encodeScanCursor(f.c.Client, f.name, pos)
 }
 
 // stopOnError ends the call after a failed read: a rate limit or a cancel
@@ -408,7 +434,7 @@ func (f *finder) stopOnError(err error, pos scanPos) (FindResult, error) {
 		return FindResult{}, te
 	}
 	out.Complete = false
-	out.NextCursor = encodeScanCursor(f.name, pos)
+	out.NextCursor = f.cursor(pos)
 	return out, nil
 }
 
@@ -434,7 +460,8 @@ func (f *finder) acquire(ctx context.Context, quit <-chan struct{}) bool {
 func (f *finder) release() { <-f.sem }
 
 // produce walks the followings list from pos and sends up to n accounts, in
-// order, each with its relationship check under way when check is set.
+// order, each with its relationship check under way when check is set. An
+// account met before in the scan is skipped: it is neither sent nor counted.
 func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, slots chan<- *slot, quit <-chan struct{}, wg *sync.WaitGroup) {
 	defer close(slots)
 	send := func(s *slot) bool {
@@ -446,43 +473,52 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 		}
 	}
 	cursor, offset, idx := pos.Cursor, pos.Offset, pos.Index
-	seen := map[string]bool{}
-	for produced := 0; produced < n; {
+	cursors := map[string]bool{} // page cursors read
+	for first, produced := true, 0; produced < n; first = false {
 		if !f.acquire(ctx, quit) {
 			return
 		}
 		page, err := f.c.Client.Followings(ctx, f.name, cursor, finderPageSize)
 		f.release()
 		f.progress.page()
-		here := scanPos{Cursor: cursor, Offset: offset, Index: idx}
 		if err != nil {
-			send(&slot{pos: here, err: err, done: closed})
+			send(&slot{pos: scanPos{Cursor: cursor, Offset: offset, Index: idx}, err: err, done: closed})
 			return
 		}
-		seen[cursor] = true
+		cursors[cursor] = true
 		users := page.Users
-		if pos.Next != "" && cursor == pos.Cursor {
-			// Resuming: find the account the cursor was made at, wherever
-			// changes earlier in the page have moved it.
-			if k := slices.IndexFunc(users, func(u aisa.User) bool { return u.ID == pos.Next }); k >= 0 {
-				offset = k
-			}
+		if first && pos.anchored() {
+			offset = resumeOffset(users, pos)
 		}
 		offset = min(offset, len(users))
-		if offset == len(users) && !page.HasNextPage {
+		var fresh []int
+		var freshIDs []string
+		for o := offset; o < len(users); o++ {
+			if id := users[o].ID; !f.seen[id] {
+				f.seen[id] = true
+				fresh, freshIDs = append(fresh, o), append(freshIDs, id)
+			}
+		}
+		base := idx
+		at := func(j int) scanPos { // the position of the j-th fresh account, or after the page
+			switch {
+			case j < len(fresh):
+				return scanPos{Cursor: cursor, Offset: fresh[j], Index: base + j, Next: freshIDs[j],
+					Ahead: freshIDs[j+1 : min(j+1+cursorAhead, len(freshIDs))]}
+			case page.HasNextPage:
+				return scanPos{Cursor: page.NextCursor, Index: base + j}
+			default:
+				return scanPos{End: true, Index: base + j}
+			}
+		}
+		if len(fresh) == 0 && !page.HasNextPage {
 			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
 			return
 		}
-		for o := offset; o < len(users) && produced < n; o++ {
-			s := &slot{page: &page, user: users[o], pos: scanPos{Cursor: cursor, Offset: o, Index: idx, Next: users[o].ID}, done: closed}
-			switch {
-			case o+1 < len(users):
-				s.next = scanPos{Cursor: cursor, Offset: o + 1, Index: idx + 1, Next: users[o+1].ID}
-			case page.HasNextPage:
-				s.next = scanPos{Cursor: page.NextCursor, Index: idx + 1}
-			default:
-				s.next = scanPos{End: true, Index: idx + 1}
-			}
+		for j := 0; j < len(fresh) && produced < n; j++ {
+			o := fresh[j]
+			s := &slot{page: &page, fresh: fresh, user: users[o], done: closed}
+			s.pos, s.next = at(j), at(j+1)
 			if check {
 				if !f.acquire(ctx, quit) {
 					return
@@ -506,12 +542,44 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 			return
 		}
 		cursor, offset = page.NextCursor, 0
-		if seen[cursor] {
+		if cursors[cursor] {
 			send(&slot{pos: scanPos{Cursor: cursor, Index: idx}, done: closed, err: &aisa.Error{Kind: aisa.KindBadResponse,
 				Detail: "the followings list gave a page cursor it had given before"}})
 			return
 		}
 	}
+}
+
+// resumeOffset finds where in the page read at a cursor's position the scan
+// goes on: at the cursor's account, or the first of the accounts after it
+// still there, or right after the last account examined, whichever comes
+// first (a follow since can push the accounts onto the next page: then the
+// last examined is at the end of this one). When none of them is in the page
+// it starts at the top of the page: re-examining an account is better than
+// skipping one.
+func resumeOffset(users []aisa.User, pos scanPos) int {
+	find := func(id string) int {
+		return slices.IndexFunc(users, func(u aisa.User) bool { return u.ID == id })
+	}
+	at := -1
+	for _, id := range append([]string{pos.Next}, pos.Ahead...) {
+		if id == "" {
+			continue
+		}
+		if k := find(id); k >= 0 {
+			at = k
+			break
+		}
+	}
+	for _, id := range pos.Behind {
+		if k := find(id); k >= 0 {
+			if at < 0 || k+1 < at {
+				at = k + 1
+			}
+			break
+		}
+	}
+	return max(at, 0)
 }
 
 // closed is a done channel for slots that need no read.
@@ -641,49 +709,98 @@ func (p *scanProgress) notify() {
 }
 
 // The cursor is opaque to the agent: the gateway's page cursor, the offset
-// into that page and the absolute index, with the handle it belongs to and
-// a checksum, so that a cut or edited cursor is refused rather than
-// resuming at the wrong place.
+// into that page and the absolute index, the ids that find the place again
+// (the account there, a few after it, the last ones examined), and the
+// handle it belongs to, signed with an HMAC under the caller's AIsa key
+// (aisa.Client.Sign). An edited or cut cursor is refused rather than resuming
+// at the wrong place; so is one made with another key, which binds a cursor
+// to its caller. Every replica that is sent the same key accepts it, with
+// no secret to configure.
 type cursorPayload struct {
-	V int    `json:"v"`
-	U string `json:"u"`
-	C string `json:"c"`
-	O int    `json:"o"`
-	I int    `json:"i"`
-	N string `json:"n,omitempty"`
+	V int      `json:"v"`
+	U string   `json:"u"`
+	C string   `json:"c"`
+	O int      `json:"o"`
+	I int      `json:"i"`
+	N string   `json:"n,omitempty"`
+	A []string `json:"a,omitempty"`
+	B []string `json:"b,omitempty"`
 }
 
-const cursorVersion = 1
+const (
+	cursorVersion = 2
+	cursorPurpose = "xfollow find_x_unfollow_candidates cursor v2"
+	cursorSumLen  = 16 // bytes of the HMAC kept
+)
 
 var cursorHandleRe = regexp.MustCompile(`^[a-z0-9_]{1,15}$`)
 
-func cursorSum(raw []byte) string {
-	h := sha256.Sum256(append([]byte("xfollow find_x_unfollow_candidates cursor\x00"), raw...))
-	return hex.EncodeToString(h[:6])
-}
-
-func encodeScanCursor(username string, pos scanPos) string {
-	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index, N: pos.Next})
-	return base64.RawURLEncoding.EncodeToString(raw) + "." + cursorSum(raw)
-}
-
-func decodeScanCursor(s string) (string, scanPos, error) {
-	bad := invalidArg("cursor is not one this tool returned, or it was cut or changed: pass next_cursor from the previous find_x_unfollow_candidates call unchanged, or leave cursor out to start from the top")
-	if len(s) > finderCursorMaxLen {
-		return "", scanPos{}, bad
+func cursorSum(c *aisa.Client, raw []byte) string {
+	sum := c.Sign(cursorPurpose, raw)
+	if len(sum) < cursorSumLen {
+		return ""
 	}
-	body, sum, ok := strings.Cut(s, ".")
+	return hex.EncodeToString(sum[:cursorSumLen])
+}
+
+func encodeScanCursor(c *aisa.Client, username string, pos scanPos) string {
+	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index,
+		N: pos.Next, A: pos.Ahead, B: pos.Behind})
+	return base64.RawURLEncoding.EncodeToString(raw) + "." + cursorSum(c, raw)
+}
+
+// scanCursor is a cursor read but not yet checked against the caller's key.
+type scanCursor struct {
+	raw, sum []byte
+	owner    string
+	pos      scanPos
+}
+
+func errBadCursor() error {
+	return invalidArg("cursor is not one this tool returned, or it was cut or changed: pass next_cursor from the previous find_x_unfollow_candidates call unchanged, or leave cursor out to start from the top")
+}
+
+// parseScanCursor reads a cursor's fields; decodeScanCursor also checks
+// its signature.
+func parseScanCursor(s string) (scanCursor, error) {
+	if len(s) > finderCursorMaxLen {
+		return scanCursor{}, errBadCursor()
+	}
+	body, sumHex, ok := strings.Cut(s, ".")
 	if !ok {
-		return "", scanPos{}, bad
+		return scanCursor{}, errBadCursor()
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || cursorSum(raw) != sum {
-		return "", scanPos{}, bad
+	if err != nil {
+		return scanCursor{}, errBadCursor()
+	}
+	sum, err := hex.DecodeString(sumHex)
+	if err != nil || len(sum) != cursorSumLen {
+		return scanCursor{}, errBadCursor()
 	}
 	var p cursorPayload
 	if json.Unmarshal(raw, &p) != nil || p.V != cursorVersion || !cursorHandleRe.MatchString(p.U) ||
-		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) {
-		return "", scanPos{}, bad
+		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) ||
+		len(p.A) > cursorAhead || len(p.B) > cursorBehind {
+		return scanCursor{}, errBadCursor()
 	}
-	return p.U, scanPos{Cursor: p.C, Offset: p.O, Index: p.I, Next: p.N}, nil
+	for _, id := range append(slices.Clone(p.A), p.B...) {
+		if !idRe.MatchString(id) {
+			return scanCursor{}, errBadCursor()
+		}
+	}
+	return scanCursor{raw: raw, sum: sum, owner: p.U,
+		pos: scanPos{Cursor: p.C, Offset: p.O, Index: p.I, Next: p.N, Ahead: p.A, Behind: p.B}}, nil
+}
+
+func decodeScanCursor(c *aisa.Client, s string) (string, scanPos, error) {
+	sc, err := parseScanCursor(s)
+	if err != nil {
+		return "", scanPos{}, err
+	}
+	want, _ := hex.DecodeString(cursorSum(c, sc.raw))
+	if len(want) == 0 || !hmac.Equal(want, sc.sum) {
+		return "", scanPos{}, errBadCursor()
+	}
+	return sc.owner, sc.pos, nil
 }

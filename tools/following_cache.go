@@ -111,13 +111,38 @@ type scanPos struct {
 	// that resumes here looks for it in the page, so that accounts
 	// unfollowed earlier in the page since do not shift it.
 	Next string
+	// Ahead are the ids after Next in the list (at most cursorAhead), to
+	// find the place by when Next itself has left the followings.
+	Ahead []string
+	// Behind are the ids of the accounts examined just before this
+	// position, the closest first (at most cursorBehind): the place is
+	// right after them, wherever a follow since has pushed them.
+	Behind []string
 }
 
-// place is the position without its anchor, for comparisons.
-func (p scanPos) place() scanPos {
-	p.Next = ""
-	return p
+// How many ids a position keeps on each side of it, to find its place
+// again: enough for the usual changes between two calls, few enough to keep
+// a cursor short.
+const (
+	cursorAhead  = 3
+	cursorBehind = 2
+)
+
+// scanPlace is where a position is, without the ids that find it again:
+// comparable.
+type scanPlace struct {
+	Cursor string
+	Offset int
+	Index  int
+	End    bool
 }
+
+func (p scanPos) place() scanPlace {
+	return scanPlace{Cursor: p.Cursor, Offset: p.Offset, Index: p.Index, End: p.End}
+}
+
+// anchored reports whether the position names accounts to find it by.
+func (p scanPos) anchored() bool { return p.Next != "" || len(p.Ahead) > 0 || len(p.Behind) > 0 }
 
 // scanEntry is one examined following.
 type scanEntry struct {
@@ -148,13 +173,24 @@ type scanState struct {
 	removed   map[string]bool     // unfollowed through this server since
 }
 
-// positionAt is the position of absolute index i, base <= i <= base+len.
+// positionAt is the position of absolute index i, base <= i <= base+len,
+// with the ids on either side of it.
 func (st *scanState) positionAt(i int) scanPos {
-	if i == st.base+len(st.entries) {
-		return st.end
+	k := i - st.base
+	var p scanPos
+	if k == len(st.entries) {
+		p = st.end
+	} else {
+		p, _ = st.implied(i)
+		p.Next = st.entries[k].user.ID
+		for j := k + 1; j < len(st.entries) && len(p.Ahead) < cursorAhead; j++ {
+			p.Ahead = append(p.Ahead, st.entries[j].user.ID)
+		}
 	}
-	p, _ := st.implied(i)
-	p.Next = st.entries[i-st.base].user.ID
+	p.Behind = nil
+	for j := k - 1; j >= 0 && len(p.Behind) < cursorBehind; j-- {
+		p.Behind = append(p.Behind, st.entries[j].user.ID)
+	}
 	return p
 }
 
@@ -174,12 +210,32 @@ func (st *scanState) implied(i int) (scanPos, bool) {
 }
 
 // covers reports whether the state holds pos: a position it passed through
-// or its end.
+// or its end, with the same accounts there. The same page, offset and index
+// can hold other accounts in a state read after unfollows (a newer scan
+// from the top): then the accounts on either side of the place differ from
+// the cursor's, and the state does not cover it.
 func (st *scanState) covers(pos scanPos) bool {
 	if pos.Index < st.base || pos.Index > st.base+len(st.entries) {
 		return false
 	}
-	return st.positionAt(pos.Index).place() == pos.place()
+	at := st.positionAt(pos.Index)
+	if at.place() != pos.place() {
+		return false
+	}
+	checked := false
+	if pos.Next != "" && at.Next != "" {
+		if pos.Next != at.Next {
+			return false
+		}
+		checked = true
+	}
+	if len(pos.Behind) > 0 && len(at.Behind) > 0 {
+		if pos.Behind[0] != at.Behind[0] {
+			return false
+		}
+		checked = true
+	}
+	return checked || !pos.anchored()
 }
 
 // cacheView is a consistent copy of an account's scan state, for one call.
@@ -273,7 +329,7 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 func (st *scanState) add(seg scanSegment) {
 	for i, e := range seg.entries {
 		p := seg.positions[i]
-		if q, ok := st.implied(p.Index); !ok || q != p.place() {
+		if q, ok := st.implied(p.Index); !ok || q.place() != p.place() {
 			st.pages = append(st.pages, pageRef{cursor: p.Cursor, offset: p.Offset, start: p.Index})
 		}
 		st.byID[e.user.ID] = len(st.entries)
