@@ -28,7 +28,31 @@ const (
 	finderPageSize            = 200 // the gateway's largest page
 	finderMaxInFlight         = 8   // reads in flight at once, to stay under AIsa's per-key limits
 	finderCursorMaxLen        = 2048
+	// A list that keeps offering pages with nothing new in them, with
+	// has_next_page and a fresh cursor each time, is read this many pages in
+	// a row at most; and one is read at most finderPageMargin pages (plus one
+	// in 20) beyond what the profile's count needs.
+	finderEmptyPagesInARow = 3
+	finderPageMargin       = 3
 )
+
+// pageBound is how many pages a list of n accounts may take, or 0 (no
+// bound) when n is unknown.
+func pageBound(n int) int {
+	if n < 0 {
+		return 0
+	}
+	pages := (n + finderPageSize - 1) / finderPageSize
+	return pages + pages/20 + finderPageMargin
+}
+
+// listRunsOnError is a list that went on past its bound: more pages than
+// its count needs, or finderEmptyPagesInARow pages with nothing new.
+type listRunsOnError struct{ list string }
+
+func (e *listRunsOnError) Error() string {
+	return fmt.Sprintf("the %s list kept offering pages beyond what its count needs, or pages with nothing new", e.list)
+}
 
 // Why a scan stopped before the end of the followings list.
 const (
@@ -170,6 +194,8 @@ type finder struct {
 	// seen are the ids of the followings met in this scan so far: one the
 	// gateway gives again (pages can overlap) is skipped.
 	seen map[string]bool
+	// The profile's counts, -1 when the gateway did not give them.
+	followingCount, followersCount int
 }
 
 // slot is one following on its way from the producer to the examiner.
@@ -242,17 +268,39 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 	if u.Username != "" {
 		f.out.Username = u.Username
 	}
+	f.followingCount, f.followersCount = -1, -1
+	if u.FollowingCount != nil {
+		f.followingCount = int(*u.FollowingCount)
+	}
+	if u.FollowersCount != nil {
+		f.followersCount = int(*u.FollowersCount)
+	}
 	// Choose the cheaper way, counted in reads: the whole followers list,
 	// or one relationship check per following still to examine.
 	toExamine := f.maxFollowing - f.out.ExaminedFollowing
-	if u.FollowingCount != nil {
-		toExamine = min(toExamine, max(0, int(*u.FollowingCount)-pos.Index))
+	if f.followingCount >= 0 {
+		toExamine = min(toExamine, max(0, f.followingCount-pos.Index))
 	}
 	followerPages := -1 // unknown
-	if u.FollowersCount != nil {
-		followerPages = max(1, int((*u.FollowersCount+finderPageSize-1)/finderPageSize))
+	if f.followersCount >= 0 {
+		followerPages = max(1, (f.followersCount+finderPageSize-1)/finderPageSize)
 	}
 	useFollowers := followers != nil || (followerPages >= 0 && followerPages <= toExamine)
+	out, err := f.walk(ctx, pos, from, followers, useFollowers, followerPages, toExamine)
+	var runsOn *listRunsOnError
+	if errors.As(err, &runsOn) && useFollowers {
+		// The followers list did not end where its count says: nothing was
+		// examined yet, and checking each following keeps the answer exact.
+		f.c.Logger.Debug("the followers list runs on; checking each following instead", "username", f.name)
+		return f.walk(ctx, pos, from, nil, false, followerPages, toExamine)
+	}
+	return out, err
+}
+
+// walk examines the followings from pos on, by the followers list or by
+// relationship checks. A followers list that runs on is returned as a
+// *listRunsOnError, with nothing examined.
+func (f *finder) walk(ctx context.Context, pos scanPos, from *scanState, followers map[string]struct{}, useFollowers bool, followerPages, toExamine int) (FindResult, error) {
 	f.out.Method = methodChecks
 	if useFollowers {
 		f.out.Method = methodFollowers
@@ -309,6 +357,13 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 			r := <-followersCh
 			if r.err != nil {
 				stopErr = r.err
+				var runsOn *listRunsOnError
+				if errors.As(r.err, &runsOn) {
+					close(quit)
+					cancel()
+					wg.Wait()
+					return FindResult{}, r.err
+				}
 				break
 			}
 			followers, seg.followers = r.set, r.set
@@ -316,6 +371,10 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 		<-s.done
 		if s.err != nil {
 			stopErr = s.err
+			var runsOn *listRunsOnError
+			if errors.As(s.err, &runsOn) {
+				pos = s.pos // past the pages read: a resume need not read them again
+			}
 			break
 		}
 		e := scanEntry{user: s.user, following: true}
@@ -417,6 +476,14 @@ func (f *finder) cursor(pos scanPos) string {
 // returns what was found with a cursor; so does an unavailable gateway once
 // something was examined; anything else is an error.
 func (f *finder) stopOnError(err error, pos scanPos) (FindResult, error) {
+	var runsOn *listRunsOnError
+	if errors.As(err, &runsOn) {
+		// The followings list runs on before the account's count is
+		// reached: what was found, and a cursor past the pages read.
+		f.c.Logger.Debug("the followings list runs on; stopping", "username", f.name, "index", pos.Index)
+		out := f.result(pos, CodeUnavailable)
+		return out, nil
+	}
 	te := asToolError(err, "@"+f.name)
 	out := f.result(pos, "")
 	switch te.Code {
@@ -474,6 +541,10 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 	}
 	cursor, offset, idx := pos.Cursor, pos.Offset, pos.Index
 	cursors := map[string]bool{} // page cursors read
+	maxPages, pages, empty := 0, 0, 0
+	if f.followingCount >= 0 {
+		maxPages = pageBound(f.followingCount - pos.Index)
+	}
 	for first, produced := true, 0; produced < n; first = false {
 		if !f.acquire(ctx, quit) {
 			return
@@ -513,6 +584,22 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 		}
 		if len(fresh) == 0 && !page.HasNextPage {
 			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
+			return
+		}
+		pages++
+		if empty++; len(fresh) > 0 {
+			empty = 0
+		}
+		switch {
+		case empty >= finderEmptyPagesInARow && f.followingCount >= 0 && idx >= f.followingCount:
+			// Empty pages once the account's count is reached: the list
+			// has ended, whatever has_next_page says.
+			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
+			return
+		case empty >= finderEmptyPagesInARow || (maxPages > 0 && pages > maxPages):
+			// Empty pages before the count, or more pages than it needs:
+			// the call stops past the pages read.
+			send(&slot{pos: at(0), done: closed, err: &listRunsOnError{list: "followings"}})
 			return
 		}
 		for j := 0; j < len(fresh) && produced < n; j++ {
@@ -606,6 +693,7 @@ func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[s
 	set := map[string]struct{}{}
 	cursor := ""
 	seen := map[string]bool{}
+	maxPages, pages, empty := pageBound(f.followersCount), 0, 0
 	for {
 		if !f.acquire(ctx, quit) {
 			if err := ctx.Err(); err != nil {
@@ -619,11 +707,19 @@ func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[s
 		if err != nil {
 			return nil, err
 		}
+		before := len(set)
 		for _, u := range page.Users {
 			set[u.ID] = struct{}{}
 		}
 		if !page.HasNextPage {
 			return set, nil
+		}
+		pages++
+		if empty++; len(set) > before {
+			empty = 0
+		}
+		if empty >= finderEmptyPagesInARow || (maxPages > 0 && pages >= maxPages) {
+			return nil, &listRunsOnError{list: "followers"}
 		}
 		seen[cursor] = true
 		cursor = page.NextCursor
