@@ -148,8 +148,10 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 	default:
 		return FindResult{}, invalidArg("username is missing and this server has no --account: send the handle of the account to clean up, e.g. {\"username\":\"TwitterDev\"}")
 	}
+	readsKey := c.Client.Gateway() + " " + c.Client.KeyFingerprint()
 	f := &finder{c: c, name: name, maxFollowing: finderDefaultMaxFollowing, limit: finderDefaultLimit,
-		sem: make(chan struct{}, finderMaxInFlight)}
+		sem: finderReads.take(readsKey)}
+	defer finderReads.done(readsKey)
 	if in.MaxFollowing != nil {
 		f.maxFollowing = *in.MaxFollowing
 	}
@@ -175,6 +177,47 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 	}
 	f.progress = newScanProgress(ctx, c)
 	return f.run(ctx, start, in.Refresh)
+}
+
+// finderReads holds the read slots of the finder calls in progress, per
+// gateway and key fingerprint: AIsa's rate limit is per key, so two calls
+// with one key (an agent's parallel calls, two usernames) share
+// finderMaxInFlight reads, not each. An entry lives while a call uses it.
+var finderReads = &keyedSlots{m: map[string]*keySlots{}}
+
+type keyedSlots struct {
+	mu sync.Mutex
+	m  map[string]*keySlots
+}
+
+type keySlots struct {
+	sem   chan struct{}
+	calls int
+}
+
+// take returns key's read slots, for a call that will give them back with
+// done.
+func (k *keyedSlots) take(key string) chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.m[key]
+	if e == nil {
+		e = &keySlots{sem: make(chan struct{}, finderMaxInFlight)}
+		k.m[key] = e
+	}
+	e.calls++
+	return e.sem
+}
+
+// done ends a call's use of key's slots; the last call drops the entry.
+func (k *keyedSlots) done(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e := k.m[key]; e != nil {
+		if e.calls--; e.calls == 0 {
+			delete(k.m, key)
+		}
+	}
 }
 
 // finder is one find_x_unfollow_candidates call in progress.
@@ -260,8 +303,11 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 	if err := ctx.Err(); err != nil {
 		return f.stopOnError(err, pos)
 	}
-	f.calls.Add(1)
+	if !f.acquire(ctx, nil) {
+		return f.stopOnError(ctx.Err(), pos)
+	}
 	u, err := f.c.Client.UserInfo(ctx, f.name)
+	f.release()
 	if err != nil {
 		return f.stopOnError(err, pos)
 	}
