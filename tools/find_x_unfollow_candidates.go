@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -259,6 +260,7 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 	cache := f.c.Following
 	if refresh {
 		cache.drop(f.name)
+		cache.dropFollowers(f.name)
 	}
 	pos := start
 	f.seen = map[string]bool{}
@@ -362,8 +364,9 @@ func (f *finder) walk(ctx context.Context, pos scanPos, from *scanState, followe
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	type followersResult struct {
-		set map[string]struct{}
-		err error
+		set   map[string]struct{}
+		since time.Time // when its first page was read
+		err   error
 	}
 	var followersCh chan followersResult
 	if useFollowers && followers == nil {
@@ -371,8 +374,8 @@ func (f *finder) walk(ctx context.Context, pos scanPos, from *scanState, followe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			set, err := f.pageFollowers(scanCtx, quit)
-			followersCh <- followersResult{set, err}
+			set, since, err := f.pageFollowers(scanCtx, quit)
+			followersCh <- followersResult{set, since, err}
 		}()
 	}
 	slots := make(chan *slot, finderMaxInFlight)
@@ -412,7 +415,7 @@ func (f *finder) walk(ctx context.Context, pos scanPos, from *scanState, followe
 				}
 				break
 			}
-			followers, seg.followers = r.set, r.set
+			followers, seg.followers, seg.followersSince = r.set, r.set, r.since
 		}
 		<-s.done
 		if s.err != nil {
@@ -734,43 +737,57 @@ func (f *finder) check(ctx context.Context, u aisa.User) (aisa.Relationship, err
 	return rel, err
 }
 
-// pageFollowers reads the account's whole followers list.
-func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[string]struct{}, error) {
-	set := map[string]struct{}{}
-	cursor := ""
-	seen := map[string]bool{}
-	maxPages, pages, empty := pageBound(f.followersCount), 0, 0
+// pageFollowers reads the account's whole followers list. It goes on from
+// the pages an earlier call read when a rate limit, a cancel or a failed
+// read stopped it (kept in the cache for FollowingCacheTTL), and keeps what
+// it read when it stops that way itself, so that under a rate limit tighter
+// than the list every call still gets further.
+func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[string]struct{}, time.Time, error) {
+	p := f.c.Following.takeFollowers(f.name)
+	if p == nil {
+		p = &followersPartial{set: map[string]struct{}{}, cursors: map[string]bool{}}
+	}
+	maxPages := pageBound(f.followersCount)
+	stop := func(err error) (map[string]struct{}, time.Time, error) {
+		if p.pages > 0 {
+			f.c.Following.keepFollowers(f.name, p)
+		}
+		return nil, time.Time{}, err
+	}
 	for {
 		if !f.acquire(ctx, quit) {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return stop(err)
 			}
-			return nil, context.Canceled
+			return stop(context.Canceled)
 		}
-		page, err := f.c.Client.Followers(ctx, f.name, cursor, finderPageSize)
+		page, err := f.c.Client.Followers(ctx, f.name, p.cursor, finderPageSize)
 		f.release()
 		f.progress.page()
 		if err != nil {
-			return nil, err
+			return stop(err)
 		}
-		before := len(set)
+		if p.pages == 0 {
+			p.started = f.c.Following.clock()
+		}
+		before := len(p.set)
 		for _, u := range page.Users {
-			set[u.ID] = struct{}{}
+			p.set[u.ID] = struct{}{}
 		}
 		if !page.HasNextPage {
-			return set, nil
+			return p.set, p.started, nil
 		}
-		pages++
-		if empty++; len(set) > before {
-			empty = 0
+		p.pages++
+		if p.empty++; len(p.set) > before {
+			p.empty = 0
 		}
-		if empty >= finderEmptyPagesInARow || (maxPages > 0 && pages >= maxPages) {
-			return nil, &listRunsOnError{list: "followers"}
+		if p.empty >= finderEmptyPagesInARow || (maxPages > 0 && p.pages >= maxPages) {
+			return nil, time.Time{}, &listRunsOnError{list: "followers"}
 		}
-		seen[cursor] = true
-		cursor = page.NextCursor
-		if seen[cursor] {
-			return nil, &aisa.Error{Kind: aisa.KindBadResponse, Detail: "the followers list gave a page cursor it had given before"}
+		p.cursors[p.cursor] = true
+		p.cursor = page.NextCursor
+		if p.cursors[p.cursor] {
+			return nil, time.Time{}, &aisa.Error{Kind: aisa.KindBadResponse, Detail: "the followers list gave a page cursor it had given before"}
 		}
 	}
 }

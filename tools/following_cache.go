@@ -34,6 +34,20 @@ type followingStore struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	scans map[string]*scanState // by scope and lower-case handle (cacheKey)
+	// The followers lists whose paging a rate limit or a cancel stopped,
+	// to go on with, by cacheKey.
+	partial map[string]*followersPartial
+}
+
+// followersPartial is the part of an account's followers list read so far:
+// the ids of its first pages, and the cursor of the next.
+type followersPartial struct {
+	started time.Time // when its first page was read
+	set     map[string]struct{}
+	cursor  string
+	cursors map[string]bool // the page cursors read
+	pages   int             // pages read that had a next one
+	empty   int             // pages in a row with no new id
 }
 
 // NewFollowingCache returns an empty cache on the clock now (time.Now when
@@ -42,7 +56,7 @@ func NewFollowingCache(now func() time.Time) *FollowingCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &FollowingCache{followingStore: &followingStore{now: now, scans: map[string]*scanState{}}}
+	return &FollowingCache{followingStore: &followingStore{now: now, scans: map[string]*scanState{}, partial: map[string]*followersPartial{}}}
 }
 
 // ForKey is the part of the cache that belongs to the caller whose key has
@@ -265,7 +279,7 @@ func (c *FollowingCache) view(account string, pos scanPos) *cacheView {
 	return v
 }
 
-// drop forgets account's scan state (refresh).
+// drop forgets account's scan state (refresh, a follow).
 func (c *FollowingCache) drop(account string) {
 	if c == nil {
 		return
@@ -273,6 +287,57 @@ func (c *FollowingCache) drop(account string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.scans, c.cacheKey(account))
+}
+
+// clock is the cache's time (time.Now without a cache).
+func (c *FollowingCache) clock() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+// takeFollowers hands account's partly read followers list to one call,
+// which owns it from then on, or returns nil. A refresh forgets it
+// (dropFollowers); it expires FollowingCacheTTL after its first page.
+func (c *FollowingCache) takeFollowers(account string) *followersPartial {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := c.cacheKey(account)
+	p := c.partial[key]
+	delete(c.partial, key)
+	if p == nil || c.now().Sub(p.started) >= FollowingCacheTTL {
+		return nil
+	}
+	return p
+}
+
+// keepFollowers keeps a call's partly read followers list for the next.
+func (c *FollowingCache) keepFollowers(account string, p *followersPartial) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, q := range c.partial { // expired ones go
+		if c.now().Sub(q.started) >= FollowingCacheTTL {
+			delete(c.partial, k)
+		}
+	}
+	c.partial[c.cacheKey(account)] = p
+}
+
+// dropFollowers forgets account's partly read followers list (refresh).
+func (c *FollowingCache) dropFollowers(account string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.partial, c.cacheKey(account))
 }
 
 // dropScope forgets every scan state of this scope (this caller's key),
@@ -300,6 +365,9 @@ type scanSegment struct {
 	positions []scanPos // of each entry
 	end       scanPos
 	followers map[string]struct{}
+	// followersSince is when the first page of followers was read: the
+	// state is trusted for FollowingCacheTTL from then, not from now.
+	followersSince time.Time
 }
 
 // record keeps what a call read. It extends the state the call was served
@@ -318,7 +386,11 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 	case cur != nil && cur == from && cur.end.place() == seg.from.place():
 		cur.add(seg)
 	case cur == nil || seg.from.Index == 0 && cur.base > 0:
-		st := &scanState{username: seg.username, started: c.now(), base: seg.from.Index, end: seg.from,
+		started := c.now()
+		if !seg.followersSince.IsZero() && seg.followersSince.Before(started) {
+			started = seg.followersSince
+		}
+		st := &scanState{username: seg.username, started: started, base: seg.from.Index, end: seg.from,
 			byID: map[string]int{}, removed: map[string]bool{}}
 		st.add(seg)
 		c.scans[key] = st
@@ -341,6 +413,9 @@ func (st *scanState) add(seg scanSegment) {
 	}
 	if seg.followers != nil && st.followers == nil {
 		st.followers = seg.followers
+		if !seg.followersSince.IsZero() && seg.followersSince.Before(st.started) {
+			st.started = seg.followersSince
+		}
 	}
 }
 
