@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -334,12 +335,17 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 		followerPages = max(1, (f.followersCount+finderPageSize-1)/finderPageSize)
 	}
 	useFollowers := followers != nil || (followerPages >= 0 && followerPages <= toExamine)
+	var seenBefore map[string]bool
+	if useFollowers && followers == nil {
+		seenBefore = maps.Clone(f.seen)
+	}
 	out, err := f.walk(ctx, pos, from, followers, useFollowers, followerPages, toExamine)
 	var runsOn *listRunsOnError
-	if errors.As(err, &runsOn) && useFollowers {
+	if errors.As(err, &runsOn) && seenBefore != nil {
 		// The followers list did not end where its count says: nothing was
 		// examined yet, and checking each following keeps the answer exact.
 		f.c.Logger.Debug("the followers list runs on; checking each following instead", "username", f.name)
+		f.seen = seenBefore
 		return f.walk(ctx, pos, from, nil, false, followerPages, toExamine)
 	}
 	return out, err
