@@ -1,21 +1,72 @@
-// Command floor is the smallest mcp-go stdio server with one trivial tool:
-// the floor that xfollow-mcp's start-up and call overhead are compared with.
-// The benchmark builds it from the same mcp-go version as xfollow-mcp.
+// Command floor is the smallest mcp-go stdio server that does what
+// xfollow-mcp's unfollow_x_user does on the wire: the floor that xfollow-mcp's
+// start-up and call overhead are compared with. The benchmark builds it from
+// the same mcp-go version as xfollow-mcp.
+//
+// It has two tools: echo, which does nothing, and unfollow_x_user, which
+// makes exactly the request xfollow-mcp makes (POST
+// $AISA_BASE_URL/twitter/unfollow_twitter with the same headers and JSON
+// body, on a keep-alive client), decodes the JSON answer and returns it as
+// structuredContent. It checks nothing and keeps nothing: it is what any MCP
+// server that calls this gateway must pay.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
 func main() {
+	base := strings.TrimRight(os.Getenv("AISA_BASE_URL"), "/")
+	key := os.Getenv("AISA_API_KEY")
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 128, 128
+	hc := &http.Client{Transport: t}
+
 	s := server.NewMCPServer("floor", "0")
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(req.GetString("text", "")), nil
+	})
+	s.AddTool(mcp.NewTool("unfollow_x_user", mcp.WithString("target_user_id", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		id := req.GetString("target_user_id", "")
+		body, _ := json.Marshal(map[string]any{"target_user_id": id, "aisa_api_key": key})
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/twitter/unfollow_twitter", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		hreq.Header.Set("Authorization", "Bearer "+key)
+		hreq.Header.Set("Accept", "application/json")
+		hreq.Header.Set("User-Agent", "floor")
+		hreq.Header.Set("Content-Type", "application/json")
+		res, err := hc.Do(hreq)
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		defer res.Body.Close()
+		raw, err := io.ReadAll(res.Body)
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		var env struct {
+			Data struct {
+				Following bool `json:"following"`
+			} `json:"data"`
+		}
+		if res.StatusCode != http.StatusOK || json.Unmarshal(raw, &env) != nil {
+			return mcp.NewToolResultError(fmt.Sprintf("gateway answered %d: %s", res.StatusCode, raw)), nil
+		}
+		out := map[string]any{"target_user_id": id, "following": env.Data.Following}
+		text, _ := json.Marshal(out)
+		return mcp.NewToolResultStructured(out, string(text)), nil
 	})
 	if err := server.ServeStdio(s); err != nil {
 		fmt.Fprintln(os.Stderr, err)
