@@ -342,7 +342,9 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	// queue the sixth concurrent call behind five slow ones.
 	server.WithWorkerPoolSize(a.cfg.Workers)(stdio)
 	server.WithQueueSize(1000)(stdio)
-	err := stdio.Listen(ctx, p.Stdin, p.Stdout)
+	stdin, untune := tuneStdio(p)
+	defer untune()
+	err := stdio.Listen(ctx, stdin, p.Stdout)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1
