@@ -6,10 +6,12 @@ package tools
 import (
 	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -17,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	schemacheck "github.com/santhosh-tekuri/jsonschema/v6"
@@ -73,24 +74,71 @@ type Tool struct {
 	checker    func() (*schemacheck.Schema, error)
 	handler    func(d *Deps) server.ToolHandlerFunc
 	decode     func(raw []byte) (any, error) // argument validation alone, for tests and fuzzing
+
+	// The types the schemas are generated from (TestEmbeddedSchemas).
+	inType, outType reflect.Type
 }
 
 // Handler returns the tool's MCP handler bound to d.
 func (t Tool) Handler(d *Deps) server.ToolHandlerFunc { return t.handler(d) }
 
-// schemaFor reflects T into an inline JSON schema: no $ref, $defs, $id or
-// $schema; additionalProperties false.
-func schemaFor[T any]() (*jsonschema.Schema, json.RawMessage) {
-	r := &jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true, Anonymous: true}
-	var zero T
-	s := r.Reflect(&zero)
-	s.Version = ""
-	s.ID = ""
-	raw, err := json.Marshal(s)
+// The tools' JSON schemas are reflected from their input and output types
+// once, at build time, into schemas/ (go generate ./tools, which runs
+// TestEmbeddedSchemas with UPDATE_SCHEMAS=true); start-up only reads the
+// bytes. TestEmbeddedSchemas fails when a file differs from what reflecting
+// the type gives now.
+//
+//go:generate env UPDATE_SCHEMAS=true go test -count=1 -run ^TestEmbeddedSchemas$ .
+
+//go:embed schemas
+var schemaFiles embed.FS
+
+// schemaFile is the path in schemaFiles of a tool's input ("in") or output
+// ("out") schema.
+func schemaFile(tool, dir string) string { return "schemas/" + tool + "." + dir + ".json" }
+
+// schemaSource gives define a tool's schema: the generated file. The
+// generator (UPDATE_SCHEMAS=true) replaces it with reflection of t.
+var schemaSource = func(tool, dir string, t reflect.Type) json.RawMessage { return embeddedSchema(tool, dir) }
+
+// embeddedSchema returns a tool's schema as generated.
+func embeddedSchema(tool, dir string) json.RawMessage {
+	raw, err := schemaFiles.ReadFile(schemaFile(tool, dir))
 	if err != nil {
-		panic(fmt.Sprintf("tools: cannot marshal schema for %T: %v", zero, err))
+		panic(fmt.Sprintf("tools: no %s schema for %s: run go generate ./tools (%v)", dir, tool, err))
 	}
-	return s, raw
+	return raw
+}
+
+// schemaFields returns an object schema's property names, in the schema's
+// order, and its required ones.
+func schemaFields(raw json.RawMessage) (props, required []string, err error) {
+	var top struct {
+		Properties json.RawMessage `json:"properties"`
+		Required   []string        `json:"required"`
+	}
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, nil, err
+	}
+	if len(top.Properties) == 0 {
+		return nil, top.Required, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(top.Properties))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, nil, fmt.Errorf("properties is not an object")
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil, nil, err
+		}
+		props = append(props, k.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, nil, err
+		}
+	}
+	return props, top.Required, nil
 }
 
 // define builds a Tool from its spec, its input and output types and its run
@@ -100,8 +148,12 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 	if spec.Name == "" || spec.Title == "" || spec.Description == "" {
 		panic("tools: every tool needs a name, title and description")
 	}
-	inSchema, inRaw := schemaFor[In]()
-	_, outRaw := schemaFor[Out]()
+	inType, outType := reflect.TypeFor[In](), reflect.TypeFor[Out]()
+	inRaw, outRaw := schemaSource(spec.Name, "in", inType), schemaSource(spec.Name, "out", outType)
+	props, required, err := schemaFields(inRaw)
+	if err != nil {
+		panic(fmt.Sprintf("tools: %s input schema: %v", spec.Name, err))
+	}
 
 	t := mcp.NewToolWithRawSchema(spec.Name, spec.Description, inRaw)
 	t.Title = spec.Title
@@ -114,15 +166,12 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 		OpenWorldHint:   mcp.ToBoolPtr(spec.OpenWorld),
 	}
 
-	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw}
+	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw,
+		inType: inType, outType: outType, properties: props, required: required}
 	// Compiling a schema validates it against the JSON Schema meta-schema,
 	// which costs more than the rest of start-up; it is done on the tool's
 	// first call instead (TestInputSchemasCompile proves each compiles).
 	tool.checker = sync.OnceValues(func() (*schemacheck.Schema, error) { return compileSchema(inRaw) })
-	for pair := inSchema.Properties.Oldest(); pair != nil; pair = pair.Next() {
-		tool.properties = append(tool.properties, pair.Key)
-	}
-	tool.required = slices.Clone(inSchema.Required)
 	tool.decode = func(raw []byte) (any, error) { return decodeArgs[In](&tool, raw) }
 
 	tool.handler = func(d *Deps) server.ToolHandlerFunc {
