@@ -110,35 +110,26 @@ func embeddedSchema(tool, dir string) json.RawMessage {
 	return raw
 }
 
-// schemaFields returns an object schema's property names, in the schema's
-// order, and its required ones.
-func schemaFields(raw json.RawMessage) (props, required []string, err error) {
-	var top struct {
-		Properties json.RawMessage `json:"properties"`
-		Required   []string        `json:"required"`
-	}
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, nil, err
-	}
-	if len(top.Properties) == 0 {
-		return nil, top.Required, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(top.Properties))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, nil, fmt.Errorf("properties is not an object")
-	}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return nil, nil, err
+// inputFields returns the properties of an input type's schema, in field
+// order, and the required ones (those without omitempty), read from its
+// struct tags as the reflector reads them (TestEmbeddedSchemas checks that
+// they are the schema's).
+func inputFields(t reflect.Type) (props, required []string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
 		}
-		props = append(props, k.(string))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil, nil, err
+		if name == "" {
+			name = f.Name
+		}
+		props = append(props, name)
+		if !slices.Contains(strings.Split(opts, ","), "omitempty") {
+			required = append(required, name)
 		}
 	}
-	return props, top.Required, nil
+	return props, required
 }
 
 // define builds a Tool from its spec, its input and output types and its run
@@ -150,10 +141,7 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 	}
 	inType, outType := reflect.TypeFor[In](), reflect.TypeFor[Out]()
 	inRaw, outRaw := schemaSource(spec.Name, "in", inType), schemaSource(spec.Name, "out", outType)
-	props, required, err := schemaFields(inRaw)
-	if err != nil {
-		panic(fmt.Sprintf("tools: %s input schema: %v", spec.Name, err))
-	}
+	props, required := inputFields(inType)
 
 	t := mcp.NewToolWithRawSchema(spec.Name, spec.Description, inRaw)
 	t.Title = spec.Title
