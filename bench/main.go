@@ -456,12 +456,19 @@ func callOverhead(ours, floor string, n int) ([]result, error) {
 		return nil, err
 	}
 	defer f.close()
-	// The older figure: our server against the sandbox, in this process.
+	// The older figure: our server against the sandbox, in this process,
+	// and the floor's echo. Each server process serves one kind of call,
+	// once a round, so that none is kept warmer than another.
 	ps, err := startServer(ours, ourArgs, url)
 	if err != nil {
 		return nil, err
 	}
 	defer ps.close()
+	fe, err := startServer(floor, nil, url)
+	if err != nil {
+		return nil, err
+	}
+	defer fe.close()
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	body := []byte(`{"target_user_id":"2244994945","aisa_api_key":"bench"}`)
 	httpPost := func() error {
@@ -486,7 +493,7 @@ func callOverhead(ours, floor string, n int) ([]result, error) {
 		func() error { return f.call("unfollow_x_user", args) },
 		func() error { return ps.call("unfollow_x_user", args) },
 		httpPost,
-		func() error { return f.call("echo", echo) },
+		func() error { return fe.call("echo", echo) },
 	}
 	samples, err := interleave(ops, 200, n)
 	if err != nil {
