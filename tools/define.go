@@ -362,7 +362,12 @@ func logCall(l *slog.Logger, name string, start time.Time, res *mcp.CallToolResu
 			}
 		}
 	}
-	l.Info("tool call", "tool", name, "outcome", outcome, "duration_ms", time.Since(start).Milliseconds())
+	// The record is built by hand: slog's Info would also capture the
+	// caller's program counter (runtime.Callers, a few microseconds a
+	// call), which a handler without AddSource never reads.
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "tool call", 0)
+	r.AddAttrs(slog.String("tool", name), slog.String("outcome", outcome), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+	_ = l.Handler().Handle(context.Background(), r)
 }
 
 // scrubPanic renders a panic value without the API key in it.
