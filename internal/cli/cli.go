@@ -60,6 +60,9 @@ const usageHint = "run xfollow-mcp --help for usage"
 
 // Run runs the command line and returns the exit code.
 func Run(ctx context.Context, p IO) int {
+	sink := newLogSink(p.Stderr)
+	defer sink.Close()
+	p.Stderr = sink
 	version := resolveVersion(p.Version)
 	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
 	pos, err := parser.Parse(p.Args)
@@ -96,7 +99,7 @@ func Run(ctx context.Context, p IO) int {
 		// A person at a terminal wants the result, not the server's info lines.
 		level = slog.LevelWarn
 	}
-	logger := slog.New(slog.NewTextHandler(p.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(sink.handler(level))
 	switch cmd {
 	case "", "serve":
 		if len(pos) > 0 {
