@@ -60,3 +60,14 @@ func TestLogSinkElsewhereWritesAtOnce(t *testing.T) {
 		t.Fatalf("the line was not written at once: %q", buf.String())
 	}
 }
+
+func TestLogLinesAreStampedInUTC(t *testing.T) {
+	var buf bytes.Buffer
+	sink := newLogSink(&buf)
+	defer sink.Close()
+	slog.New(sink.handler(slog.LevelInfo)).Info("now")
+	f := strings.Fields(buf.String())
+	if len(f) == 0 || !strings.HasPrefix(f[0], "time=") || !strings.HasSuffix(f[0], "Z") {
+		t.Fatalf("not a UTC stamp: %q", buf.String())
+	}
+}
