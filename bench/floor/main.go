@@ -9,12 +9,15 @@
 // body, on a keep-alive client), decodes the JSON answer and returns it as
 // structuredContent. It checks nothing and keeps nothing: it is what any MCP
 // server that calls this gateway must pay.
+//
+//	floor [-workers N]   # tool calls served at once (mcp-go's default: 5)
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +29,8 @@ import (
 )
 
 func main() {
+	workers := flag.Int("workers", 5, "tool calls served at once")
+	flag.Parse()
 	base := strings.TrimRight(os.Getenv("AISA_BASE_URL"), "/")
 	key := os.Getenv("AISA_API_KEY")
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -68,7 +73,7 @@ func main() {
 		text, _ := json.Marshal(out)
 		return mcp.NewToolResultStructured(out, string(text)), nil
 	})
-	if err := server.ServeStdio(s); err != nil {
+	if err := server.ServeStdio(s, server.WithWorkerPoolSize(*workers), server.WithQueueSize(1000)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
