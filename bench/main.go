@@ -326,18 +326,27 @@ func coldStart(ours, floor string, n int) (result, error) {
 		}
 		return time.Since(start), nil
 	}
+	// Interleaved in random order, so that drift in the machine's load, and
+	// whatever the spawn that comes first in a round pays, hit both alike.
 	var a, b []time.Duration
-	for i := 0; i < n; i++ { // interleaved, so drift hits both alike
-		d, err := once(ours, ourArgs)
-		if err != nil {
-			return result{}, err
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < n; i++ {
+		oursFirst := rng.IntN(2) == 0
+		for k := 0; k < 2; k++ {
+			if (k == 0) == oursFirst {
+				d, err := once(ours, ourArgs)
+				if err != nil {
+					return result{}, err
+				}
+				a = append(a, d)
+			} else {
+				d, err := once(floor, nil)
+				if err != nil {
+					return result{}, err
+				}
+				b = append(b, d)
+			}
 		}
-		a = append(a, d)
-		d, err = once(floor, nil)
-		if err != nil {
-			return result{}, err
-		}
-		b = append(b, d)
 	}
 	ma, mb := median(a), median(b)
 	ratio := float64(ma) / float64(mb)
