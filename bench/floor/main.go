@@ -11,6 +11,11 @@
 // server that calls this gateway must pay.
 //
 //	floor [-workers N]   # tool calls served at once (mcp-go's default: 5)
+//	floor -tools FILE    # also list these tools (the JSON of xfollow-mcp tools),
+//	                     # each with a handler that does nothing
+//
+// With -tools it lists what xfollow-mcp lists, schemas and all, so that a
+// cold start can be compared with and without the size of the list.
 package main
 
 import (
@@ -30,6 +35,7 @@ import (
 
 func main() {
 	workers := flag.Int("workers", 5, "tool calls served at once")
+	toolsFile := flag.String("tools", "", "also list the tools in this file (the output of xfollow-mcp tools)")
 	flag.Parse()
 	base := strings.TrimRight(os.Getenv("AISA_BASE_URL"), "/")
 	key := os.Getenv("AISA_API_KEY")
@@ -41,7 +47,7 @@ func main() {
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(req.GetString("text", "")), nil
 	})
-	s.AddTool(mcp.NewTool("unfollow_x_user", mcp.WithString("target_user_id", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	unfollow := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		id := req.GetString("target_user_id", "")
 		body, _ := json.Marshal(map[string]any{"target_user_id": id, "aisa_api_key": key})
 		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/twitter/unfollow_twitter", bytes.NewReader(body))
@@ -72,9 +78,52 @@ func main() {
 		out := map[string]any{"target_user_id": id, "following": env.Data.Following}
 		text, _ := json.Marshal(out)
 		return mcp.NewToolResultStructured(out, string(text)), nil
-	})
+	}
+	s.AddTool(mcp.NewTool("unfollow_x_user", mcp.WithString("target_user_id", mcp.Required())), unfollow)
+	if *toolsFile != "" {
+		if err := addListed(s, *toolsFile, unfollow); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	if err := server.ServeStdio(s, server.WithWorkerPoolSize(*workers), server.WithQueueSize(1000)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// addListed adds the tools in file, keeping their schemas' bytes, each with
+// a handler that does nothing, except unfollow_x_user, whose definition
+// replaces the floor's own and which keeps the floor's handler.
+func addListed(s *server.MCPServer, file string, unfollow server.ToolHandlerFunc) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var list struct {
+		Tools []struct {
+			Name         string             `json:"name"`
+			Title        string             `json:"title"`
+			Description  string             `json:"description"`
+			InputSchema  json.RawMessage    `json:"inputSchema"`
+			OutputSchema json.RawMessage    `json:"outputSchema"`
+			Annotations  mcp.ToolAnnotation `json:"annotations"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return err
+	}
+	nothing := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(""), nil
+	}
+	for _, t := range list.Tools {
+		tool := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
+		tool.Title, tool.RawOutputSchema, tool.Annotations = t.Title, t.OutputSchema, t.Annotations
+		if t.Name == "unfollow_x_user" {
+			s.AddTool(tool, unfollow)
+		} else {
+			s.AddTool(tool, nothing)
+		}
+	}
+	return nil
 }
