@@ -12,7 +12,8 @@ func WithCallerKey(ctx context.Context, key string) context.Context {
 }
 
 // depsFor returns d, or a copy of d whose client sends the caller's key when
-// the request brought one.
+// the request brought one, and whose following cache holds only what that
+// key read.
 func depsFor(ctx context.Context, d *Deps) *Deps {
 	key, ok := ctx.Value(callerKeyCtx{}).(string)
 	if !ok || d.Client == nil {
@@ -20,5 +21,6 @@ func depsFor(ctx context.Context, d *Deps) *Deps {
 	}
 	cp := *d
 	cp.Client = d.Client.WithKey(key)
+	cp.Following = d.Following.ForKey(cp.Client.KeyFingerprint())
 	return &cp
 }

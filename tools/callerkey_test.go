@@ -27,3 +27,31 @@ func TestCallerKeyReplacesTheServersKey(t *testing.T) {
 		t.Fatalf("fingerprint %q is not 16 hex characters", fp)
 	}
 }
+
+// TestFollowingCacheIsPerCaller: what a scan read with one caller's key is
+// not served to another caller, nor to the server's own key.
+func TestFollowingCacheIsPerCaller(t *testing.T) {
+	c, err := aisa.New(aisa.Options{APIKey: "sk-aisa-server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deps{Client: c, Following: NewFollowingCache(nil)}
+	a := depsFor(WithCallerKey(context.Background(), "sk-aisa-caller-a"), d)
+	b := depsFor(WithCallerKey(context.Background(), "sk-aisa-caller-b"), d)
+	seg := scanSegment{username: "someone", from: scanPos{Index: 0}, end: scanPos{Index: 1, End: true},
+		entries: []scanEntry{{user: aisa.User{ID: "12"}, following: true}}, positions: []scanPos{{Index: 0}}}
+	a.Following.record("someone", nil, seg)
+	if a.Following.view("@Someone", scanPos{}) == nil || !a.Following.Following("someone", "12") {
+		t.Fatal("the caller does not see its own scan")
+	}
+	if b.Following.view("someone", scanPos{}) != nil || b.Following.Following("someone", "12") {
+		t.Fatal("another caller sees the scan made with caller A's key")
+	}
+	if d.Following.view("someone", scanPos{}) != nil {
+		t.Fatal("the server's own key sees the scan made with caller A's key")
+	}
+	again := depsFor(WithCallerKey(context.Background(), "sk-aisa-caller-a"), d)
+	if again.Following.view("someone", scanPos{}) == nil {
+		t.Fatal("the same caller's next request lost its scan")
+	}
+}

@@ -70,13 +70,16 @@ func runCleanUpFollowing(ctx context.Context, d *Deps, args map[string]string) (
 	}
 
 	budget := "The server's unfollow budget has no limit set."
-	if b := d.Gate.budgetView(ctx, &Call{Deps: depsFor(ctx, d)}); b.Remaining15m != nil || b.Remaining24h != nil {
+	left, err := d.Gate.budgetLeft(ctx, &Call{Deps: depsFor(ctx, d)})
+	if err != nil {
+		budget = "The server's unfollow budget cannot be read right now (its state store does not answer), and every unfollow is refused with state_unavailable until it can; if that happens, stop and tell me."
+	} else if left.Remaining15m != nil || left.Remaining24h != nil {
 		var parts []string
-		if b.Remaining15m != nil {
-			parts = append(parts, fmt.Sprintf("%d in the next 15 minutes", *b.Remaining15m))
+		if left.Remaining15m != nil {
+			parts = append(parts, fmt.Sprintf("%d in the next 15 minutes", *left.Remaining15m))
 		}
-		if b.Remaining24h != nil {
-			parts = append(parts, fmt.Sprintf("%d in 24 hours", *b.Remaining24h))
+		if left.Remaining24h != nil {
+			parts = append(parts, fmt.Sprintf("%d in 24 hours", *left.Remaining24h))
 		}
 		budget = "The server's unfollow budget allows " + strings.Join(parts, " and ") + " right now; each unfollow_x_users result shows what is left."
 	}

@@ -168,7 +168,7 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 			call := &Call{Deps: depsFor(ctx, d), Tool: spec.Name, Request: req}
 			defer func() {
 				if p := recover(); p != nil {
-					d.Logger.Error("tool handler panicked", "tool", spec.Name, "panic", scrubPanic(d, p), "stack", string(debug.Stack()))
+					d.Logger.Error("tool handler panicked", "tool", spec.Name, "panic", scrubPanic(call.Deps, p), "stack", string(debug.Stack()))
 					res = errorResult(&ToolError{Code: CodeInternal,
 						Msg: "the server hit an unexpected fault handling this call and did not complete it; nothing is known to have changed, so check the state (for example with check_x_follow_relationship) before retrying once"})
 				}

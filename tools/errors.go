@@ -30,6 +30,7 @@ const (
 	CodeProtectedAccount        = "protected_account"
 	CodeBudgetExhausted         = "budget_exhausted"
 	CodeJournalUnavailable      = "journal_unavailable"
+	CodeStateUnavailable        = "state_unavailable"
 	CodeDeclinedByUser          = "declined_by_user"
 	CodeConfirmationUnavailable = "confirmation_unavailable"
 	CodeCanceled                = "canceled"
@@ -117,7 +118,7 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 		te.Msg = unavailableSentence(e, te.RetryAfter) + said
 	case aisa.KindTimeout:
 		te.Code = CodeTimeout
-		te.Msg = fmt.Sprintf("the AIsa gateway did not answer in time (%d attempts); the request may or may not have reached X, and repeating it is safe: retry in a minute.", e.Attempts)
+		te.Msg = fmt.Sprintf("the AIsa gateway did not answer in time (%s); the request may or may not have reached X, and repeating it is safe: retry in a minute.", plural(e.Attempts, "attempt"))
 	case aisa.KindBadResponse:
 		te.Code = CodeBadResponse
 		te.Msg = fmt.Sprintf("the gateway's answer could not be trusted (%s), so the outcome is unknown; check the state before retrying once, and report it if it repeats.", e.Detail)
@@ -142,10 +143,7 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 // status, or what stopped the connection) and what to do about it; wait is
 // the seconds the gateway asked to wait (Retry-After), 0 if it did not.
 func unavailableSentence(e *aisa.Error, wait int) string {
-	attempts := "1 attempt"
-	if e.Attempts != 1 {
-		attempts = fmt.Sprintf("%d attempts", e.Attempts)
-	}
+	attempts := plural(e.Attempts, "attempt")
 	if e.Status != 0 {
 		answered := fmt.Sprintf("the AIsa gateway or X is unavailable: the gateway answered status %d (%s) after %s",
 			e.Status, strings.ToLower(http.StatusText(e.Status)), attempts)
@@ -183,6 +181,14 @@ func unavailableSentence(e *aisa.Error, wait int) string {
 		todo = "retry in a minute"
 	}
 	return fmt.Sprintf("the AIsa gateway could not be reached: %s, after %s; %s.", what, attempts, todo)
+}
+
+// plural says "1 attempt", "3 attempts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // statusText names an HTTP status for a message, or def when there was none.

@@ -21,10 +21,19 @@ const FollowingCacheTTL = 10 * time.Minute
 // counts as verified following for a later unfollow. Unfollows through this
 // server are taken out of it (Forget). It is safe for concurrent use, and a
 // nil *FollowingCache caches nothing.
+//
+// What one caller's key read is kept for that caller alone: a request that
+// brings its own key (remote mode, --key-from-request) sees the cache
+// through ForKey, scoped to the key's fingerprint.
 type FollowingCache struct {
+	*followingStore
+	scope string // the key fingerprint a caller's view is limited to; "" for the server's own key
+}
+
+type followingStore struct {
 	mu    sync.Mutex
 	now   func() time.Time
-	scans map[string]*scanState // by lower-case handle
+	scans map[string]*scanState // by scope and lower-case handle (cacheKey)
 }
 
 // NewFollowingCache returns an empty cache on the clock now (time.Now when
@@ -33,7 +42,21 @@ func NewFollowingCache(now func() time.Time) *FollowingCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &FollowingCache{now: now, scans: map[string]*scanState{}}
+	return &FollowingCache{followingStore: &followingStore{now: now, scans: map[string]*scanState{}}}
+}
+
+// ForKey is the part of the cache that belongs to the caller whose key has
+// fingerprint fp: it shares the storage, never the entries.
+func (c *FollowingCache) ForKey(fp string) *FollowingCache {
+	if c == nil {
+		return nil
+	}
+	return &FollowingCache{followingStore: c.followingStore, scope: fp}
+}
+
+// cacheKey is where account's scan state is kept for this scope.
+func (c *FollowingCache) cacheKey(account string) string {
+	return c.scope + "/" + strings.ToLower(strings.TrimPrefix(account, "@"))
 }
 
 // Following reports whether a scan of account's followings in the last
@@ -67,7 +90,7 @@ func (c *FollowingCache) Forget(account, id string) {
 
 // live returns account's scan state if it has not expired. c.mu is held.
 func (c *FollowingCache) live(account string) *scanState {
-	key := strings.ToLower(strings.TrimPrefix(account, "@"))
+	key := c.cacheKey(account)
 	st := c.scans[key]
 	if st != nil && c.now().Sub(st.started) >= FollowingCacheTTL {
 		delete(c.scans, key)
@@ -193,7 +216,7 @@ func (c *FollowingCache) drop(account string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.scans, strings.ToLower(strings.TrimPrefix(account, "@")))
+	delete(c.scans, c.cacheKey(account))
 }
 
 // scanSegment is what one call read from the gateway: entries from
@@ -217,7 +240,7 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := strings.ToLower(strings.TrimPrefix(account, "@"))
+	key := c.cacheKey(account)
 	cur := c.live(account)
 	switch {
 	case cur != nil && cur == from && cur.end.place() == seg.from.place():

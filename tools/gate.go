@@ -68,15 +68,22 @@ type budgetView struct {
 	Remaining24h *int `json:"remaining_24h,omitempty" jsonschema_description:"Unfollows left in the current 24-hour window; absent when that window has no limit."`
 }
 
+// budgetView is what is left of the caller's budget; empty when it cannot be
+// read (the shared store is down), which never fails a write's result.
 func (g *Gate) budgetView(ctx context.Context, c *Call) budgetView {
+	v, _ := g.budgetLeft(ctx, c)
+	return v
+}
+
+func (g *Gate) budgetLeft(ctx context.Context, c *Call) (budgetView, error) {
 	if g == nil || g.Budget == nil {
-		return budgetView{}
+		return budgetView{}, nil
 	}
 	r, err := g.Budget.Remaining(ctx, c.Client.KeyFingerprint())
 	if err != nil {
-		return budgetView{}
+		return budgetView{}, err
 	}
-	return budgetView{Remaining15m: r.Per15m, Remaining24h: r.Per24h}
+	return budgetView{Remaining15m: r.Per15m, Remaining24h: r.Per24h}, nil
 }
 
 // precheck runs the checks that need no consent: the protected list (for
@@ -181,7 +188,12 @@ func (g *Gate) checkBudget(ctx context.Context, c *Call, n int) error {
 func budgetError(err error) error {
 	var ex *safety.Exhausted
 	if !errors.As(err, &ex) {
-		return err
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		// Any other failure (safety.ErrStateUnavailable: the shared store
+		// is down or answered an error) fails closed.
+		return &ToolError{Code: CodeStateUnavailable, Msg: "the unfollow budget cannot be checked (this server's shared state store does not answer), so nothing was sent; retry in a minute, and tell the person if it persists"}
 	}
 	secs := int((ex.RetryAfter + time.Second - 1) / time.Second)
 	return &ToolError{Code: CodeBudgetExhausted, RetryAfter: secs, Msg: fmt.Sprintf(
@@ -235,9 +247,28 @@ func applyState(st *confirmState, items []*writeItem) {
 	}
 }
 
-// ask returns a needInput that asks the person to approve the write, once
-// for all items, or an error when the client cannot ask.
-func (g *Gate) ask(ctx context.Context, c *Call, kind writeKind, items []*writeItem) error {
+// covers reports whether st lists every item: a state binds the call's
+// arguments, so it always does unless it was minted for fewer items than
+// the call names; then the approval does not count.
+func (st *confirmState) covers(items []*writeItem) bool {
+	listed := make(map[string]bool, len(st.Items))
+	for _, si := range st.Items {
+		listed[si.ID] = true
+	}
+	for _, it := range items {
+		if !listed[it.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// ask returns a needInput that asks the person to approve the writes of
+// items, once for all, or an error when the client cannot ask. The signed
+// state carries what was checked of every item of the call (checked), the
+// ones not to be written included, so the approved retry acts on exactly
+// what the person was shown.
+func (g *Gate) ask(ctx context.Context, c *Call, kind writeKind, items, checked []*writeItem) error {
 	if !canElicit(ctx) {
 		return &ToolError{Code: CodeConfirmationUnavailable, Msg: "this server is set to ask the person before every write (--confirm), but this MCP client cannot ask them (no elicitation support), so nothing was sent; the person must use a client with elicitation or restart the server without --confirm"}
 	}
@@ -260,7 +291,7 @@ func (g *Gate) ask(ctx context.Context, c *Call, kind writeKind, items []*writeI
 		Message:         msg,
 		RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{}},
 	}
-	state := g.confirm.mint(c.Tool, c.Args, c.Client.KeyFingerprint(), items)
+	state := g.confirm.mint(c.Tool, c.Args, c.Client.KeyFingerprint(), checked)
 	return &needInput{result: server.NewInputRequestBuilder(state).Elicit(confirmKey, params).ToolResult()}
 }
 
@@ -284,19 +315,8 @@ func canElicit(ctx context.Context) bool {
 // execute sends one write through the budget and the journal, or simulates
 // it in dry-run mode. It returns the gateway's answer.
 func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeItem) (aisa.FollowState, error) {
-	var slot safety.Slot
-	if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
-		s, err := g.Budget.Reserve(ctx, c.Client.KeyFingerprint())
-		if err != nil {
-			return aisa.FollowState{}, g.refuse(c, it, budgetError(err))
-		}
-		slot = s
-	}
-	callID, err := g.journalIntent(c, it)
+	slot, callID, err := g.reserveAndJournal(ctx, c, kind, it)
 	if err != nil {
-		if slot != nil {
-			slot.Release()
-		}
 		return aisa.FollowState{}, err
 	}
 	if g.DryRun {
@@ -336,7 +356,10 @@ func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeIt
 	if err != nil {
 		te := *asToolError(err, "with id "+it.ID)
 		if outcome == safety.OutcomeUnknown {
-			te.Msg += unknownNote(kind)
+			if te.Code == CodeCanceled {
+				te.Msg = "the call was cancelled while the write was on its way to the gateway"
+			}
+			te.Msg = strings.TrimRight(te.Msg, ". ") + "." + unknownNote(kind)
 			te.unknown = true
 		}
 		g.journalOutcome(c, it, callID, outcome, te.Code, te.RequestID, nil)
@@ -344,6 +367,53 @@ func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeIt
 	}
 	g.journalOutcome(c, it, callID, safety.OutcomeOK, "", st.RequestID, &st.Following)
 	return st, nil
+}
+
+// reserveAndJournal takes the unfollow's budget slot and writes its intent,
+// as one step for every process sharing the journal. A refusal is journaled.
+func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, it *writeItem) (safety.Slot, string, error) {
+	var slot safety.Slot
+	var budgetErr error
+	callID := safety.NewCallID()
+	step := func(appendRec func(safety.Record) error) error {
+		if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
+			s, err := g.Budget.Reserve(ctx, c.Client.KeyFingerprint())
+			if err != nil {
+				budgetErr = err
+				return nil
+			}
+			slot = s
+		}
+		if appendRec == nil {
+			return nil
+		}
+		if err := appendRec(g.record(c, it, callID, safety.PhaseIntent)); err != nil {
+			if slot != nil {
+				slot.Release()
+				slot = nil
+			}
+			return err
+		}
+		return nil
+	}
+	var err error
+	if g.Journal != nil {
+		err = g.Journal.Exclusive(step)
+	} else {
+		err = step(nil)
+	}
+	if err != nil {
+		c.Logger.Error("journal write failed; refusing writes", "err", err)
+		return nil, "", journalUnavailable()
+	}
+	if budgetErr != nil {
+		return nil, "", g.refuse(c, it, budgetError(budgetErr))
+	}
+	return slot, callID, nil
+}
+
+func journalUnavailable() error {
+	return &ToolError{Code: CodeJournalUnavailable, Msg: "the write journal cannot be written, so this server refuses every write and nothing was sent; the person must fix the journal file (disk full, permissions) and restart the server"}
 }
 
 // outcomeOf sorts a failed write: failed when the gateway said no or the
@@ -382,7 +452,7 @@ func (g *Gate) journalIntent(c *Call, it *writeItem) (string, error) {
 	}
 	if err := g.Journal.Append(g.record(c, it, callID, safety.PhaseIntent)); err != nil {
 		c.Logger.Error("journal write failed; refusing writes", "err", err)
-		return "", &ToolError{Code: CodeJournalUnavailable, Msg: "the write journal cannot be written, so this server refuses every write and nothing was sent; the person must fix the journal file (disk full, permissions) and restart the server"}
+		return "", journalUnavailable()
 	}
 	return callID, nil
 }
@@ -455,7 +525,7 @@ func (g *Gate) writeOne(ctx context.Context, c *Call, kind writeKind, it *writeI
 	}
 	if g.Confirm {
 		if st == nil {
-			err := g.ask(ctx, c, kind, []*writeItem{it})
+			err := g.ask(ctx, c, kind, []*writeItem{it}, []*writeItem{it})
 			var ni *needInput
 			if errors.As(err, &ni) {
 				return aisa.FollowState{}, err

@@ -24,3 +24,9 @@ func BudgetEvents(recs []safety.Record, s safety.Scope, since time.Time) map[str
 func UndoCandidates(recs []safety.Record, s safety.Scope, since time.Time) []safety.UndoItem {
 	return safety.UndoCandidates(safety.Attempts(recs), s, since, unfollowTools, followTools)
 }
+
+// ForeignUnfollows keeps b in step with the unfollows of other processes
+// sharing the journal (see safety.ForeignUnfollows).
+func ForeignUnfollows(b *safety.Budget, s safety.Scope, legacyFP string) func([]safety.Record) {
+	return safety.ForeignUnfollows(b, s, unfollowTools, legacyFP)
+}

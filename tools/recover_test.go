@@ -132,3 +132,27 @@ func TestCancelledCallsLeaveNoGoroutines(t *testing.T) {
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	time.Sleep(200 * time.Millisecond)
 }
+
+// TestPanicScrubsTheCallersKey: with a caller's own key (remote mode), a
+// panic that holds that key does not log it either.
+func TestPanicScrubsTheCallersKey(t *testing.T) {
+	const callerKey = "sk-aisa-CALLER-PANIC-LEAK-77c3"
+	boom := define(Spec{Name: "boom", Title: "Boom", Description: "Panics.", OpenWorld: false},
+		func(ctx context.Context, c *Call, in panicArgs) (panicOut, error) {
+			panic("handler bug while holding " + callerKey)
+		})
+	sb := httptest.NewServer(sandbox.New(sandbox.Options{}))
+	defer sb.Close()
+	cl, logs := inProcess(t, sb.URL+sandbox.BasePath, boom)
+	defer cl.Close()
+	var req mcp.CallToolRequest
+	req.Params.Name = "boom"
+	req.Params.Arguments = map[string]any{"mode": "x"}
+	res, err := cl.CallTool(WithCallerKey(context.Background(), callerKey), req)
+	if err != nil || !res.IsError {
+		t.Fatalf("%v %v", err, res)
+	}
+	if !strings.Contains(logs.String(), "tool handler panicked") || strings.Contains(logs.String(), callerKey) {
+		t.Fatalf("logs = %s", logs.String())
+	}
+}

@@ -85,7 +85,7 @@ func unfollowXUsers() Tool {
 // batchStops are the codes after which the rest of a batch is not attempted.
 var batchStops = map[string]bool{
 	CodeAuthInvalid: true, CodeNotLinked: true, CodeNotConfigured: true, CodeJournalUnavailable: true,
-	CodeCanceled: true, CodeRateLimited: true, CodeBudgetExhausted: true,
+	CodeCanceled: true, CodeRateLimited: true, CodeBudgetExhausted: true, CodeStateUnavailable: true,
 }
 
 func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (BatchResult, error) {
@@ -100,6 +100,9 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		items[i] = &writeItem{ID: id}
 	}
 	st, answer := g.approval(c)
+	if st != nil && !st.covers(items) {
+		st = nil // minted for other items: ask again
+	}
 	if st != nil {
 		applyState(st, items)
 	}
@@ -135,7 +138,7 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 	if g.Confirm && len(toWrite) > 0 {
 		var err error
 		if st == nil {
-			err = g.ask(ctx, c, kindUnfollow, toWrite)
+			err = g.ask(ctx, c, kindUnfollow, toWrite, items)
 			var ni *needInput
 			if errors.As(err, &ni) {
 				return BatchResult{}, err
@@ -192,7 +195,7 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		te := asToolError(err, "with id "+it.ID)
 		status := statusError
 		switch {
-		case te.Code == CodeBudgetExhausted || te.Code == CodeJournalUnavailable:
+		case te.Code == CodeBudgetExhausted || te.Code == CodeJournalUnavailable || te.Code == CodeStateUnavailable:
 			status = statusRefused
 		case te.unknown:
 			status = statusUnknown
@@ -215,7 +218,15 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 				stopped++
 			}
 		}
-		stopped += len(out.NotAttempted)
+		writable := map[string]bool{}
+		for _, it := range toWrite {
+			writable[it.ID] = true
+		}
+		for _, id := range out.NotAttempted {
+			if writable[id] { // refused and not-followed ids need no budget
+				stopped++
+			}
+		}
 		out.Note = fmt.Sprintf("dry run: %d of %d ids passed every check and would have been unfollowed; nothing was sent to the gateway", n, len(in.TargetUserIDs))
 		if stopped > 0 && strings.Contains(out.Stopped, CodeBudgetExhausted) {
 			out.Note += fmt.Sprintf("; %d were stopped by the unfollow budget", stopped)

@@ -369,8 +369,8 @@ func transportCause(err error) Cause {
 // isDialError reports whether err happened while connecting (name lookup,
 // refused connection, TLS handshake), before any byte of the request left.
 func isDialError(err error) bool {
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
+	switch transportCause(err) {
+	case CauseDNS, CauseRefused, CauseUnreachable, CauseTLS, CauseConnect:
 		return true
 	}
 	var op *net.OpError
@@ -480,7 +480,10 @@ func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*resp
 		failed = true
 	}
 	if failed {
-		e := &Error{Kind: KindGatewayError, RequestID: requestID}
+		// A failure envelope proves the request was not acted on only when
+		// it carries a 4xx status; without one (an upstream_timeout, say)
+		// the write may have happened.
+		e := &Error{Kind: KindGatewayError, RequestID: requestID, MaybeApplied: true}
 		if codeIsNum && codeNum >= 400 && codeNum <= 599 {
 			e.Kind = kindForStatus(codeNum)
 			e.Status = codeNum

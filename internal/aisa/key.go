@@ -3,6 +3,8 @@ package aisa
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
+	"strings"
 )
 
 // KeyFingerprint names an API key without revealing it: the first 16 hex
@@ -27,4 +29,22 @@ func (c *Client) WithKey(key string) *Client {
 	cp.key = key
 	cp.fingerprint = KeyFingerprint(key)
 	return &cp
+}
+
+// Gateway names the gateway in journal records: the base URL's host in
+// lower case, without the scheme's default port, every loopback address as
+// localhost, so that one gateway spelled two ways keeps one budget.
+func (c *Client) Gateway() string {
+	host := strings.ToLower(c.base.Hostname())
+	if IsLoopbackHost(host) {
+		host = "localhost"
+	}
+	port := c.base.Port()
+	if port == "" || (c.base.Scheme == "https" && port == "443") || (c.base.Scheme == "http" && port == "80") {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }

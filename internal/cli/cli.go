@@ -44,6 +44,7 @@ const usageText = `xfollow-mcp: an MCP server that manages who your X account fo
 
 Usage:
   xfollow-mcp [flags]                       serve MCP on stdio (what an MCP host runs)
+  xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
   xfollow-mcp [flags] undo --journal PATH --since 2h
@@ -51,6 +52,7 @@ Usage:
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
+  XFOLLOW_HTTP_TOKEN  with --http: the bearer token every request must carry (never a flag)
 
 Flags (each also read from the environment variable named after it; a flag wins over its variable):
 `
@@ -242,6 +244,7 @@ type app struct {
 	deps    *tools.Deps
 	sandbox *sandbox.Server
 	journal *safety.Journal
+	state   *safety.RedisBudget // with --state: the shared budget's store
 	logger  *slog.Logger
 }
 
@@ -251,6 +254,9 @@ func (a *app) close() {
 	}
 	if a.sandbox != nil {
 		_ = a.sandbox.Close()
+	}
+	if a.state != nil {
+		_ = a.state.Close()
 	}
 }
 
@@ -282,7 +288,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		a.close()
 		return nil, err
 	}
-	gateway := c.Host()
+	gateway := c.Gateway()
 	if cfg.Sandbox {
 		gateway = safety.GatewaySandbox
 	}
@@ -290,11 +296,12 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
-	budget := safety.NewBudget(time.Now,
-		safety.Window{Limit: cfg.MaxUnfollowsPer15m, Span: 15 * time.Minute},
-		safety.Window{Limit: cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
-	)
-	gate.Budget = budget
+	limiter, budget, err := a.newBudget()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	gate.Budget = limiter
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
@@ -311,7 +318,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		}
 		// Rebuild the budget from the journal, so a restart does not reset
 		// it: every unfollow of this gateway that happened or may have.
-		recs, warnings, err := safety.ReadJournalFile(cfg.Journal)
+		recs, warnings, err := j.Records()
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
@@ -319,8 +326,22 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		for _, w := range warnings {
 			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
 		}
-		for fp, times := range tools.BudgetEvents(recs, safety.Scope{Gateway: gateway}, time.Now().Add(-24*time.Hour)) {
-			budget.Seed(fp, times...)
+		// A shared store (--state) is the truth for every replica: no
+		// journal is replayed into it, at start or later.
+		if budget != nil {
+			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
+			for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
+				if fp == "" {
+					// Written before records named their key: the server's own.
+					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
+						"journal", cfg.Journal, "unfollows", len(times))
+					fp = c.KeyFingerprint()
+				}
+				budget.Seed(fp, times...)
+			}
+			// Other servers sharing this journal (one per host window, say)
+			// spend the same budget: their unfollows are read before each write.
+			j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 		}
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
@@ -333,12 +354,17 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		"tools", strings.Join(mcpserver.ToolNames(cfg.ReadOnly), ","),
 		"read_only", cfg.ReadOnly, "dry_run", cfg.DryRun, "confirm", cfg.Confirm,
 		"protected_ids", len(gate.Protected), "journal", cfg.Journal, "account", cfg.Account,
+		"state", config.RedactURL(cfg.State),
 	)
 	return a, nil
 }
 
-// serve runs the MCP server on stdio until stdin closes or ctx ends.
+// serve runs the MCP server on stdio until stdin closes or ctx ends, or over
+// HTTP (--http) until ctx ends.
 func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	if a.cfg.HTTP != "" {
+		return a.serveHTTP(ctx, logger)
+	}
 	stdio := server.NewStdioServer(a.server)
 	stdio.SetErrorLogger(log.New(p.Stderr, "xfollow-mcp: stdio: ", 0))
 	// Tool calls wait on the network; mcp-go's default of 5 workers would

@@ -34,7 +34,8 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: undo: --key-fingerprint %s names another key than AISA_API_KEY (fingerprint %s), and the re-follows would go out with AISA_API_KEY; set AISA_API_KEY to the key with fingerprint %s, or add --dry-run to list what would be re-followed\n", keyFP, own, keyFP)
 		return 1
 	}
-	scope := safety.Scope{Gateway: a.deps.Gate.Gateway, KeyFingerprint: keyFP}
+	scope := safety.Scope{Gateway: a.deps.Gate.Gateway, KeyFingerprint: keyFP,
+		Legacy: a.deps.Gate.Gateway != safety.GatewaySandbox && keyFP == own}
 	fmt.Fprintf(p.Stdout, "replaying the journal's records of gateway %s and key fingerprint %s from the last %s\n", scope.Gateway, keyFP, since)
 	items := tools.UndoCandidates(recs, scope, time.Now().Add(-since))
 	if len(items) == 0 {
@@ -61,6 +62,9 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 		if it.Outcome == safety.OutcomeUnknown {
 			note += " [the unfollow's outcome was unknown]"
 		}
+		if it.Legacy {
+			note += " [journaled by an older version, which did not record the gateway: taken to be this one]"
+		}
 		args, _ := json.Marshal(map[string]string{"target_user_id": it.ID})
 		res, err := a.call(ctx, c, "follow_x_user", args)
 		switch {
@@ -84,7 +88,11 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 			}
 		}
 	}
-	fmt.Fprintf(p.Stdout, "%d of %d re-follows succeeded", len(items)-failed, len(items))
+	if a.cfg.DryRun {
+		fmt.Fprintf(p.Stdout, "dry run: %d of %d would be re-followed; nothing was sent", len(items)-failed, len(items))
+	} else {
+		fmt.Fprintf(p.Stdout, "%d of %d re-follows succeeded", len(items)-failed, len(items))
+	}
 	if unverified > 0 {
 		fmt.Fprintf(p.Stdout, " (%d unverified: start the server with --account so unfollows record whether the account was followed)", unverified)
 	}

@@ -23,6 +23,9 @@ import (
 const (
 	EnvAPIKey  = "AISA_API_KEY"
 	EnvBaseURL = "AISA_BASE_URL"
+	// EnvHTTPToken is the bearer token every request to --http must carry.
+	// Like the API key it is read from the environment only.
+	EnvHTTPToken = "XFOLLOW_HTTP_TOKEN"
 )
 
 // Config is the whole configuration.
@@ -42,6 +45,7 @@ type Config struct {
 	Journal              string
 	MaxUnfollowsPer15m   int
 	MaxUnfollowsPerDay   int
+	State                string // "" or a redis:// URL shared by replicas; it may hold a password: show RedactURL(State)
 	SandboxUnfollowLimit int
 	Workers              int
 	// Account is the handle (without @) of the X account linked to the key;
@@ -49,6 +53,12 @@ type Config struct {
 	Account   string
 	undoSince time.Duration
 	undoKey   string
+
+	// Remote mode (--http). HTTPToken is never a flag.
+	HTTP           string
+	HTTPToken      string
+	KeyFromRequest bool
+	AllowedOrigins []string
 }
 
 // LogValue keeps the key out of every log line.
@@ -66,6 +76,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("account", c.Account),
 		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
 		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
+		slog.String("state", RedactURL(c.State)),
+		slog.String("http", c.HTTP),
+		slog.Bool("http_token_set", c.HTTPToken != ""),
+		slog.Bool("key_from_request", c.KeyFromRequest),
 	)
 }
 
@@ -87,10 +101,14 @@ var Flags = []Flag{
 	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600)"},
 	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
 	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
+	{"state", "XFOLLOW_STATE", "", "where the unfollow budget lives: empty for this process (rebuilt from the journal), or redis://[user:password@]host:port/db (rediss:// for TLS) shared by every replica"},
 	{"confirm", "XFOLLOW_CONFIRM", "false", "ask the person (MCP elicitation) before every write"},
 	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
 	{"sandbox-unfollow-limit", "XFOLLOW_SANDBOX_UNFOLLOW_LIMIT", "50", "the simulated gateway's unfollows per 15 minutes; 0 turns it off (with --sandbox)"},
+	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
+	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
+	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
 	{"version", "", "false", "print the version and exit"},
 }
 
@@ -99,6 +117,7 @@ type Parser struct {
 	fs      *flag.FlagSet
 	cfg     *Config
 	protect string
+	origins string
 	level   string
 	envErrs []*settingError
 	getenv  func(string) string
@@ -116,6 +135,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c := p.cfg
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
+	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -160,10 +180,14 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.Journal, "journal", env("journal", ""), usage("journal"))
 	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
 	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
+	p.fs.StringVar(&c.State, "state", env("state", ""), usage("state"))
 	boolVar(&c.Confirm, "confirm")
 	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
 	intVar(&c.SandboxUnfollowLimit, "sandbox-unfollow-limit")
+	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
+	boolVar(&c.KeyFromRequest, "key-from-request")
+	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
@@ -228,6 +252,9 @@ func (p *Parser) Config() (Config, error) {
 	if c.MaxUnfollowsPerDay < 0 {
 		errs = append(errs, p.valueError("max-unfollows-per-day", "must be 0 (no limit) or more"))
 	}
+	if msg := checkStateURL(c.State); msg != "" {
+		errs = append(errs, p.stateError(msg))
+	}
 	if c.Workers < 1 || c.Workers > 100 {
 		errs = append(errs, p.valueError("workers", "must be a whole number from 1 to 100"))
 	}
@@ -253,6 +280,7 @@ func (p *Parser) Config() (Config, error) {
 		}
 		c.Protect = append(c.Protect, fileIDs...)
 	}
+	errs = append(errs, p.remote(&c)...)
 	return c, errors.Join(errs...)
 }
 
@@ -300,6 +328,10 @@ func ParseIDList(s string) ([]string, error) {
 // ReadProtectFile reads one numeric id a line; blank lines and text after #
 // are ignored.
 func ReadProtectFile(path string) ([]string, error) {
+	// Only a regular file: a FIFO would block the start, a device never end.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("--protect-file %s is not a regular file; give the path of a plain file of ids", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--protect-file: %v", err)

@@ -246,6 +246,7 @@ var placeholders = map[string]string{
 	"protect":         "ids",
 	"protect-file":    "path",
 	"journal":         "path",
+	"state":           "url",
 }
 
 func flagByName(name string) (Flag, bool) {

@@ -37,101 +37,109 @@ func TestEveryToolOverStdio(t *testing.T) {
 					t.Errorf("journal empty or holding the key: %d bytes", len(raw))
 				}
 			})
-			init := p.session.InitializeResult()
-			if init.ProtocolVersion != pv.want {
-				t.Errorf("protocol = %s, want %s", init.ProtocolVersion, pv.want)
-			}
-			if init.ServerInfo == nil || init.ServerInfo.Name != "xfollow-mcp" {
-				t.Errorf("server info = %+v", init.ServerInfo)
-			}
-			lt, err := p.session.ListTools(t.Context(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, tl := range lt.Tools {
-				names = append(names, tl.Name)
-				if tl.Annotations == nil || tl.Annotations.DestructiveHint == nil || tl.Annotations.OpenWorldHint == nil {
-					t.Errorf("%s: annotations %+v", tl.Name, tl.Annotations)
-				}
-				if tl.OutputSchema == nil {
-					t.Errorf("%s: no output schema", tl.Name)
-				}
-			}
-			want := slices.Sorted(slices.Values(allTools))
-			if strings.Join(names, ",") != strings.Join(want, ",") {
-				t.Fatalf("tools = %v", names)
-			}
-
-			u := p.ok("get_x_user", map[string]any{"username": "@TwitterDev"})
-			if u["id"] != "2244994945" || u["username"] != "TwitterDev" {
-				t.Fatalf("get_x_user = %v", u)
-			}
-			r := p.ok("check_x_follow_relationship", map[string]any{"source_username": "xfollow_sandbox", "target_username": "TwitterDev"})
-			if r["following"] != true || r["followed_by"] != true {
-				t.Fatalf("check = %v", r)
-			}
-			out := p.ok("unfollow_x_user", map[string]any{"target_user_id": "2244994945", "expected_username": "TwitterDev"})
-			if out["following"] != false || out["target_user_id"] != "2244994945" {
-				t.Fatalf("unfollow = %v", out)
-			}
-			if gw.Follows("2244994945") {
-				t.Fatal("the sandbox still follows 2244994945 after the unfollow")
-			}
-			r = p.ok("check_x_follow_relationship", map[string]any{"source_username": "xfollow_sandbox", "target_username": "TwitterDev"})
-			if r["following"] != false {
-				t.Fatalf("check after unfollow = %v", r)
-			}
-			f := p.ok("follow_x_user", map[string]any{"target_user_id": "2244994945", "expected_username": "TwitterDev"})
-			if f["following"] != true || f["pending_follow"] != false || !gw.Follows("2244994945") {
-				t.Fatalf("follow = %v", f)
-			}
-			f = p.ok("follow_x_user", id("1500000000000000001"))
-			if f["following"] != false || f["pending_follow"] != true {
-				t.Fatalf("follow of a protected account = %v", f)
-			}
-			b := p.ok("unfollow_x_users", map[string]any{"target_user_ids": []string{"783214", "12"}})
-			if res := b["results"].([]any); len(res) != 2 || res[0].(map[string]any)["status"] != "unfollowed" {
-				t.Fatalf("batch = %v", b)
-			}
-			l := p.ok("list_x_following", map[string]any{"username": "xfollow_sandbox", "page_size": 20})
-			if len(l["users"].([]any)) != 20 || l["has_next_page"] != true || l["next_cursor"] == "" {
-				t.Fatalf("list page 1 = %v", l)
-			}
-			l2 := p.ok("list_x_following", map[string]any{"username": "xfollow_sandbox", "page_size": 20, "cursor": l["next_cursor"]})
-			if l2["users"].([]any)[0].(map[string]any)["id"] == l["users"].([]any)[0].(map[string]any)["id"] {
-				t.Fatal("page 2 repeats page 1")
-			}
-			fl := p.ok("list_x_followers", map[string]any{"username": "xfollow_sandbox"})
-			if len(fl["users"].([]any)) == 0 || fl["next_cursor"] != "" || fl["has_next_page"] != false {
-				t.Fatalf("followers = %v", fl)
-			}
-			fc := p.ok("find_x_unfollow_candidates", map[string]any{"username": "xfollow_big", "limit": 5})
-			if len(fc["candidates"].([]any)) != 5 || fc["complete"] != false || fc["next_cursor"] == "" || fc["method"] != "followers_list" {
-				t.Fatalf("find_x_unfollow_candidates = %v", fc)
-			}
-			lk := p.ok("link_x_account", map[string]any{})
-			if !strings.HasPrefix(lk["auth_url"].(string), "https://twitter.com/i/oauth2/authorize?") || !strings.Contains(lk["next_step"].(string), "10 minutes") {
-				t.Fatalf("link = %v", lk)
-			}
-			p.fail("unfollow_x_user", id("@TwitterDev"), "invalid_argument")
-			p.fail("unfollow_x_user", map[string]any{"target_user_id": 2244994945}, "invalid_argument")
+			exerciseEveryTool(t, p, gw, pv.want)
 		})
 	}
 }
 
-// TestErrorCodesOverStdio: each error code comes back as an error result
-// through the real binary.
-func TestErrorCodesOverStdio(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name   string
-		args   []string
-		setup  func(gw *gateway)
-		call   string
-		params any
-		code   string
-	}{
+// exerciseEveryTool checks the handshake and tools/list, then calls every
+// tool successfully and two invalid calls, whatever the transport.
+func exerciseEveryTool(t *testing.T, p *proc, gw *gateway, wantProtocol string) {
+	t.Helper()
+	init := p.session.InitializeResult()
+	if init.ProtocolVersion != wantProtocol {
+		t.Errorf("protocol = %s, want %s", init.ProtocolVersion, wantProtocol)
+	}
+	if init.ServerInfo == nil || init.ServerInfo.Name != "xfollow-mcp" {
+		t.Errorf("server info = %+v", init.ServerInfo)
+	}
+	lt, err := p.session.ListTools(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range lt.Tools {
+		names = append(names, tl.Name)
+		if tl.Annotations == nil || tl.Annotations.DestructiveHint == nil || tl.Annotations.OpenWorldHint == nil {
+			t.Errorf("%s: annotations %+v", tl.Name, tl.Annotations)
+		}
+		if tl.OutputSchema == nil {
+			t.Errorf("%s: no output schema", tl.Name)
+		}
+	}
+	want := slices.Sorted(slices.Values(allTools))
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("tools = %v", names)
+	}
+
+	u := p.ok("get_x_user", map[string]any{"username": "@TwitterDev"})
+	if u["id"] != "2244994945" || u["username"] != "TwitterDev" {
+		t.Fatalf("get_x_user = %v", u)
+	}
+	r := p.ok("check_x_follow_relationship", map[string]any{"source_username": "xfollow_sandbox", "target_username": "TwitterDev"})
+	if r["following"] != true || r["followed_by"] != true {
+		t.Fatalf("check = %v", r)
+	}
+	out := p.ok("unfollow_x_user", map[string]any{"target_user_id": "2244994945", "expected_username": "TwitterDev"})
+	if out["following"] != false || out["target_user_id"] != "2244994945" {
+		t.Fatalf("unfollow = %v", out)
+	}
+	if gw.Follows("2244994945") {
+		t.Fatal("the sandbox still follows 2244994945 after the unfollow")
+	}
+	r = p.ok("check_x_follow_relationship", map[string]any{"source_username": "xfollow_sandbox", "target_username": "TwitterDev"})
+	if r["following"] != false {
+		t.Fatalf("check after unfollow = %v", r)
+	}
+	f := p.ok("follow_x_user", map[string]any{"target_user_id": "2244994945", "expected_username": "TwitterDev"})
+	if f["following"] != true || f["pending_follow"] != false || !gw.Follows("2244994945") {
+		t.Fatalf("follow = %v", f)
+	}
+	f = p.ok("follow_x_user", id("1500000000000000001"))
+	if f["following"] != false || f["pending_follow"] != true {
+		t.Fatalf("follow of a protected account = %v", f)
+	}
+	b := p.ok("unfollow_x_users", map[string]any{"target_user_ids": []string{"783214", "12"}})
+	if res := b["results"].([]any); len(res) != 2 || res[0].(map[string]any)["status"] != "unfollowed" {
+		t.Fatalf("batch = %v", b)
+	}
+	l := p.ok("list_x_following", map[string]any{"username": "xfollow_sandbox", "page_size": 20})
+	if len(l["users"].([]any)) != 20 || l["has_next_page"] != true || l["next_cursor"] == "" {
+		t.Fatalf("list page 1 = %v", l)
+	}
+	l2 := p.ok("list_x_following", map[string]any{"username": "xfollow_sandbox", "page_size": 20, "cursor": l["next_cursor"]})
+	if l2["users"].([]any)[0].(map[string]any)["id"] == l["users"].([]any)[0].(map[string]any)["id"] {
+		t.Fatal("page 2 repeats page 1")
+	}
+	fl := p.ok("list_x_followers", map[string]any{"username": "xfollow_sandbox"})
+	if len(fl["users"].([]any)) == 0 || fl["next_cursor"] != "" || fl["has_next_page"] != false {
+		t.Fatalf("followers = %v", fl)
+	}
+	fc := p.ok("find_x_unfollow_candidates", map[string]any{"username": "xfollow_big", "limit": 5})
+	if len(fc["candidates"].([]any)) != 5 || fc["complete"] != false || fc["next_cursor"] == "" || fc["method"] != "followers_list" {
+		t.Fatalf("find_x_unfollow_candidates = %v", fc)
+	}
+	lk := p.ok("link_x_account", map[string]any{})
+	if !strings.HasPrefix(lk["auth_url"].(string), "https://twitter.com/i/oauth2/authorize?") || !strings.Contains(lk["next_step"].(string), "10 minutes") {
+		t.Fatalf("link = %v", lk)
+	}
+	p.fail("unfollow_x_user", id("@TwitterDev"), "invalid_argument")
+	p.fail("unfollow_x_user", map[string]any{"target_user_id": 2244994945}, "invalid_argument")
+}
+
+// errorCase is one error code provoked through the real binary.
+type errorCase struct {
+	name   string
+	args   []string
+	setup  func(gw *gateway)
+	call   string
+	params any
+	code   string
+}
+
+// errorCases provoke each error code; every transport runs them all.
+func errorCases() []errorCase {
+	return []errorCase{
 		{"auth_invalid", nil, func(gw *gateway) {
 			gw.FailNext("/twitter/unfollow_twitter", 401, `{"error":{"type":"authentication_error","code":"invalid_api_key","message":"bad"}}`, nil)
 		}, "unfollow_x_user", id("12"), "auth_invalid"},
@@ -158,7 +166,13 @@ func TestErrorCodesOverStdio(t *testing.T) {
 		}, "unfollow_x_user", id("12"), "x_account_not_linked"},
 		{"identity_mismatch", nil, nil, "unfollow_x_user", map[string]any{"target_user_id": "12", "expected_username": "TwitterDev"}, "identity_mismatch"},
 	}
-	for _, tc := range cases {
+}
+
+// TestErrorCodesOverStdio: each error code comes back as an error result
+// through the real binary.
+func TestErrorCodesOverStdio(t *testing.T) {
+	t.Parallel()
+	for _, tc := range errorCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			gw := newGateway(t, sandbox.Options{})

@@ -35,6 +35,9 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		server.WithInstructions(Instructions),
 		server.WithElicitation(),
 		server.WithPromptCapabilities(false),
+		// Clients may set a log level (logging/setLevel answers {}); the
+		// server's own logs go to stderr, so it sends no log notifications.
+		server.WithLogging(),
 	}
 	if o.ReadOnly {
 		hooks := &server.Hooks{}

@@ -76,7 +76,7 @@ type serverJSON struct {
 			Value string `json:"value"`
 		} `json:"packageArguments"`
 	} `json:"packages"`
-	Remotes []any `json:"remotes"`
+	Remotes []remote `json:"remotes"`
 }
 
 func readJSON(t *testing.T, name string, v any) {
@@ -159,10 +159,7 @@ func TestServerJSON(t *testing.T) {
 	if n := len(s.Description); n < 1 || n > 100 {
 		t.Errorf("description is %d characters; the registry takes 1 to 100", n)
 	}
-	// The HTTP mode is being built separately; no remote until it exists.
-	if len(s.Remotes) != 0 {
-		t.Errorf("remotes listed before the server has an HTTP mode")
-	}
+	checkRemotes(t, s.Remotes)
 	if len(s.Packages) != 1 {
 		t.Fatalf("%d packages, want the one mcpb bundle", len(s.Packages))
 	}
@@ -304,4 +301,42 @@ func TestManifest(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("manifest tools %v, server tools %v", names, want)
 	}
+}
+
+type remote struct {
+	Type      string                     `json:"type"`
+	URL       string                     `json:"url"`
+	Variables map[string]json.RawMessage `json:"variables"`
+	Headers   []struct {
+		Name      string                     `json:"name"`
+		Value     string                     `json:"value"`
+		IsSecret  bool                       `json:"isSecret"`
+		Variables map[string]json.RawMessage `json:"variables"`
+	} `json:"headers"`
+}
+
+// checkRemotes: the one remote is the HTTP mode as the server serves it for
+// many people (--key-from-request): streamable HTTP at /mcp, the caller's
+// AIsa key as a secret bearer token, every {variable} declared.
+func checkRemotes(t *testing.T, rs []remote) {
+	t.Helper()
+	if len(rs) != 1 {
+		t.Fatalf("%d remotes, want the HTTP mode", len(rs))
+	}
+	r := rs[0]
+	if r.Type != "streamable-http" || !strings.HasPrefix(r.URL, "https://") || !strings.HasSuffix(r.URL, "/mcp") {
+		t.Errorf("remote %s %s: want streamable-http at https://.../mcp (the server serves /mcp; TLS in front)", r.Type, r.URL)
+	}
+	declared := func(text string, vars map[string]json.RawMessage) {
+		for _, m := range regexp.MustCompile(`\{([a-z_]+)\}`).FindAllStringSubmatch(text, -1) {
+			if _, ok := vars[m[1]]; !ok {
+				t.Errorf("{%s} in %q is not declared", m[1], text)
+			}
+		}
+	}
+	declared(r.URL, r.Variables)
+	if len(r.Headers) != 1 || r.Headers[0].Name != "Authorization" || !r.Headers[0].IsSecret || !strings.HasPrefix(r.Headers[0].Value, "Bearer ") {
+		t.Fatalf("headers %+v: want one secret Authorization: Bearer header", r.Headers)
+	}
+	declared(r.Headers[0].Value, r.Headers[0].Variables)
 }

@@ -136,10 +136,11 @@ func inWindow(evs []*event, now time.Time, w Window) []*event {
 }
 
 // check returns an *Exhausted if n more events would not fit. RetryAfter is
-// when enough events have left the window for n to fit, which is later than
-// the oldest event's leaving when the window holds more than its limit (a
-// restart with a lower limit).
+// when enough events have left every full window for n to fit: the longest
+// of the windows' waits, and within a window later than the oldest event's
+// leaving when it holds more than its limit (a restart with a lower limit).
 func (b *Budget) check(evs []*event, now time.Time, n int) error {
+	var worst *Exhausted
 	for _, w := range b.windows {
 		if w.Limit <= 0 {
 			continue
@@ -155,9 +156,14 @@ func (b *Budget) check(evs []*event, now time.Time, n int) error {
 		if wait < time.Second {
 			wait = time.Second
 		}
-		return &Exhausted{Window: w, RetryAfter: wait}
+		if worst == nil || wait > worst.RetryAfter {
+			worst = &Exhausted{Window: w, RetryAfter: wait}
+		}
 	}
-	return nil
+	if worst == nil {
+		return nil
+	}
+	return worst
 }
 
 // Check reports whether n more unfollows fit, without reserving them.
@@ -188,6 +194,18 @@ func (b *Budget) Reserve(_ context.Context, fp string) (Slot, error) {
 	ev := &event{t: now}
 	b.events[fp] = append(evs, ev)
 	return &memSlot{b: b, fp: fp, ev: ev}, nil
+}
+
+// Add counts an event of fp at t whatever the limits, and returns its slot:
+// an unfollow another process sharing the journal has already sent.
+func (b *Budget) Add(fp string, t time.Time) Slot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ev := &event{t: t}
+	evs := append(b.events[fp], ev)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].t.Before(evs[j].t) })
+	b.events[fp] = evs
+	return &memSlot{b: b, fp: fp, ev: ev}
 }
 
 func (s *memSlot) Keep() {}

@@ -2,6 +2,7 @@ package safety
 
 import (
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -59,9 +60,22 @@ func Attempts(recs []Record) []Attempt {
 type Scope struct {
 	Gateway        string
 	KeyFingerprint string // "" selects every key (the budget is kept per key anyway)
+	// Legacy includes records that name no gateway and no key: journals
+	// written before records carried them. They can only have come from the
+	// real gateway and the server's own key as far as anyone can tell, so a
+	// caller sets it for the real gateway and the server's own key: such
+	// records then keep spending the budget and stay within undo's reach.
+	Legacy bool
 }
 
+// IsLegacy reports whether the attempt's records predate the gateway and
+// key fields.
+func (a Attempt) IsLegacy() bool { return a.Gateway == "" && a.KeyFingerprint == "" }
+
 func (s Scope) has(a Attempt) bool {
+	if a.IsLegacy() {
+		return s.Legacy
+	}
 	if a.Gateway != s.Gateway {
 		return false
 	}
@@ -75,7 +89,8 @@ func (a Attempt) Counts() bool {
 }
 
 // BudgetEvents returns, per key fingerprint, when the scope's unfollows that
-// hold a budget slot happened, at or after since, oldest first.
+// hold a budget slot happened, at or after since, oldest first. Legacy
+// records (in scope when s.Legacy) are under the empty fingerprint.
 func BudgetEvents(atts []Attempt, s Scope, since time.Time, unfollowTools []string) map[string][]time.Time {
 	out := map[string][]time.Time{}
 	for _, a := range atts {
@@ -95,6 +110,7 @@ type UndoItem struct {
 	// check failed).
 	Verified bool
 	Outcome  string // ok or unknown
+	Legacy   bool   // journaled by a version that did not record the gateway and key
 }
 
 // UndoCandidates returns the scope's accounts that were unfollowed (ok or
@@ -118,7 +134,7 @@ func UndoCandidates(atts []Attempt, s Scope, since time.Time, unfollowTools, fol
 				order = append(order, a.TargetUserID)
 			}
 			pending[a.TargetUserID] = UndoItem{ID: a.TargetUserID, Username: a.Username,
-				Verified: a.WasFollowing != nil && *a.WasFollowing, Outcome: a.Outcome}
+				Verified: a.WasFollowing != nil && *a.WasFollowing, Outcome: a.Outcome, Legacy: a.IsLegacy()}
 		case slices.Contains(followTools, a.Tool) && a.Outcome == OutcomeOK:
 			delete(pending, a.TargetUserID) // already followed again
 		}
@@ -131,4 +147,43 @@ func UndoCandidates(atts []Attempt, s Scope, since time.Time, unfollowTools, fol
 		}
 	}
 	return out
+}
+
+// ForeignUnfollows returns a Journal.OnForeign function that keeps b in step
+// with the unfollows other processes sharing the journal record: each
+// intent of the scope's real unfollows takes a slot at once (the other
+// process sent it, or is about to), and an outcome that says it did not
+// happen (failed, refused, noop) gives it back. Legacy records count for
+// legacyFP.
+func ForeignUnfollows(b *Budget, s Scope, unfollowTools []string, legacyFP string) func([]Record) {
+	var mu sync.Mutex
+	pending := map[string]Slot{}
+	return func(recs []Record) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			switch r.Phase {
+			case PhaseIntent:
+				a := Attempt{Gateway: r.Gateway, KeyFingerprint: r.KeyFingerprint}
+				if r.DryRun || r.CallID == "" || !slices.Contains(unfollowTools, r.Tool) || !s.has(a) {
+					continue
+				}
+				fp := r.KeyFingerprint
+				if a.IsLegacy() {
+					fp = legacyFP
+				}
+				pending[r.CallID] = b.Add(fp, r.Time)
+			case PhaseOutcome:
+				slot, ok := pending[r.CallID]
+				if !ok {
+					continue
+				}
+				delete(pending, r.CallID)
+				switch r.Outcome {
+				case OutcomeFailed, OutcomeRefused, OutcomeNoop, outcomeLegacyError:
+					slot.Release()
+				}
+			}
+		}
+	}
 }

@@ -82,6 +82,15 @@ type Journal struct {
 	// TornLine is the line number of a last line that a crash left
 	// incomplete, found and closed off when the journal was opened; 0 if none.
 	TornLine int
+
+	// offset is how much of the file this process has seen: read, or
+	// written itself. What lies beyond it was appended by other processes
+	// sharing the journal (one server per host window, say).
+	offset int64
+	// onForeign receives those records, read under the file lock before
+	// every append, so that state rebuilt from the journal (the budget)
+	// keeps up with the other processes.
+	onForeign func([]Record)
 }
 
 // openRegular opens path with flag, refusing anything but a regular file
@@ -132,6 +141,11 @@ func OpenJournal(path string) (*Journal, error) {
 		return nil, fmt.Errorf("journal %s cannot be opened for appending: %v", path, causeOf(err))
 	}
 	j := &Journal{f: f, path: path, now: time.Now}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s cannot be locked: %v", path, causeOf(err))
+	}
+	defer unlockFile(f)
 	torn, err := tornLastLine(f)
 	if err != nil {
 		f.Close()
@@ -201,10 +215,85 @@ func NewCallID() string {
 	return hex.EncodeToString(b)
 }
 
-// Append writes r as one line and syncs it. The time is set if zero.
-func (j *Journal) Append(r Record) error {
+// Records reads the whole journal, as ReadJournal does, and marks it seen:
+// later appends by other processes reach OnForeign instead.
+func (j *Journal) Records() ([]Record, []Warning, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if err := lockFile(j.f); err != nil {
+		return nil, nil, err
+	}
+	defer unlockFile(j.f)
+	st, err := j.f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, warnings, err := ReadJournal(io.NewSectionReader(j.f, 0, st.Size()))
+	if err == nil {
+		j.offset = st.Size()
+	}
+	return recs, warnings, err
+}
+
+// OnForeign sets the function that receives records other processes
+// appended, each batch once, before this process appends.
+func (j *Journal) OnForeign(fn func([]Record)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.onForeign = fn
+}
+
+// catchUp hands what other processes appended since this one last looked to
+// onForeign. The caller holds j.mu and the file lock.
+func (j *Journal) catchUp() error {
+	st, err := j.f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() <= j.offset {
+		return nil
+	}
+	recs, _, err := ReadJournal(io.NewSectionReader(j.f, j.offset, st.Size()-j.offset))
+	if err != nil {
+		return err
+	}
+	j.offset = st.Size()
+	if j.onForeign != nil && len(recs) > 0 {
+		j.onForeign(recs)
+	}
+	return nil
+}
+
+// Append writes r as one line and syncs it. The time is set if zero.
+func (j *Journal) Append(r Record) error {
+	return j.Exclusive(func(appendRec func(Record) error) error { return appendRec(r) })
+}
+
+// Exclusive runs fn with the journal to itself across processes: other
+// processes' new records have reached OnForeign first, and nobody else
+// appends until fn returns. fn appends with appendRec. A budget slot taken
+// and its intent written inside one Exclusive are atomic for every process
+// sharing the journal.
+func (j *Journal) Exclusive(fn func(appendRec func(Record) error) error) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.failed != nil {
+		return j.failed
+	}
+	if err := lockFile(j.f); err != nil {
+		j.failed = fmt.Errorf("journal %s: lock failed: %v", j.path, causeOf(err))
+		return j.failed
+	}
+	defer unlockFile(j.f)
+	if err := j.catchUp(); err != nil {
+		j.failed = fmt.Errorf("journal %s: read failed: %v", j.path, causeOf(err))
+		return j.failed
+	}
+	return fn(j.appendLocked)
+}
+
+// appendLocked writes one record; the caller holds j.mu and the file lock.
+func (j *Journal) appendLocked(r Record) error {
 	if j.failed != nil {
 		return j.failed
 	}
@@ -220,6 +309,7 @@ func (j *Journal) Append(r Record) error {
 		j.failed = fmt.Errorf("journal %s: write failed: %v", j.path, causeOf(err))
 		return j.failed
 	}
+	j.offset += int64(len(line))
 	if err := j.f.Sync(); err != nil {
 		j.failed = fmt.Errorf("journal %s: sync failed: %v", j.path, causeOf(err))
 		return j.failed

@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/httpserver"
+)
+
+// serveHTTP serves the remote mode until ctx ends (SIGTERM or SIGINT).
+func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
+	o := httpserver.Options{
+		Addr:           a.cfg.HTTP,
+		Token:          a.cfg.HTTPToken,
+		KeyFromRequest: a.cfg.KeyFromRequest,
+		AllowedOrigins: a.cfg.AllowedOrigins,
+		Logger:         logger,
+	}
+	if a.state != nil {
+		// With --state, a replica whose store does not answer refuses every
+		// write: /healthz says so, so a balancer can route around it.
+		o.Checks = map[string]func(context.Context) error{"state_store": a.state.Ping}
+	}
+	err := httpserver.Serve(ctx, a.server, o)
+	if err != nil {
+		logger.Error("xfollow-mcp http server stopped", "err", err)
+		return 1
+	}
+	return 0
+}

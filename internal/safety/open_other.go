@@ -1,5 +1,0 @@
-//go:build !unix
-
-package safety
-
-const openNonBlock = 0

@@ -1,0 +1,364 @@
+package safety
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrStateUnavailable wraps every failure of the shared state store: the
+// budget could not be checked, so the write must not go out.
+var ErrStateUnavailable = errors.New("the shared state store is unavailable")
+
+// RedisKeyPrefix starts every key the shared budget writes; the rest of the
+// key is the caller's key fingerprint. Members are random ids, scores are
+// times: nothing in Redis is a secret.
+const RedisKeyPrefix = "xfollow:budget:"
+
+// redisOpTimeout bounds each call to the store, so that a store that hangs
+// refuses writes promptly instead of holding them.
+const redisOpTimeout = 2 * time.Second
+
+// budgetScript checks the windows of one fingerprint and, in reserve mode,
+// adds one event, atomically: Redis runs a script without interleaving
+// another client's commands, so two replicas cannot both take the last slot.
+//
+// Times are milliseconds on the Redis server's clock (TIME), never a
+// replica's: replicas' clocks differ, and a replica whose clock runs ahead
+// would otherwise drop events that still count for the others. Millisecond
+// numbers (13 digits) also survive Lua's number-to-string conversions exactly.
+//
+// KEYS[1]  the fingerprint's sorted set: member an event id, score its time
+// ARGV[1]  mode: check, reserve or remaining
+// ARGV[2]  n: events that must fit (check, reserve)
+// ARGV[3]  the new event's id (reserve)
+// ARGV[4]  retention in ms: events older than the longest window are dropped
+// ARGV[5…] limit, span in ms: one pair per window, in the configured order
+//
+// Returns {1, now} when n fits (and the event was added in reserve mode),
+// {0, window number from 1, wait in ms} naming the full window that frees
+// room last (as Budget.check does), and
+// {2, count in window 1, count in window 2, …} in remaining mode.
+var budgetScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local key = KEYS[1]
+local mode = ARGV[1]
+local n = tonumber(ARGV[2])
+local retention = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - retention)
+local counts = {2}
+local worst, worstwait = 0, 0
+local w = 0
+for i = 5, #ARGV, 2 do
+  w = w + 1
+  local limit = tonumber(ARGV[i])
+  local span = tonumber(ARGV[i + 1])
+  local cut = '(' .. (now - span)
+  local inwin = redis.call('ZCOUNT', key, cut, '+inf')
+  counts[#counts + 1] = inwin
+  if mode ~= 'remaining' and limit > 0 and inwin + n > limit then
+    -- This window frees room for n when enough events have left it: the
+    -- k-th oldest, later than the oldest when the window holds more events
+    -- than its limit. The call waits for the slowest full window.
+    local wait = span
+    local k = inwin + n - limit
+    if k <= inwin then
+      local e = redis.call('ZRANGEBYSCORE', key, cut, '+inf', 'WITHSCORES', 'LIMIT', k - 1, 1)
+      wait = tonumber(e[2]) + span - now
+    end
+    if wait < 1000 then wait = 1000 end
+    if worst == 0 or wait > worstwait then
+      worst, worstwait = w, wait
+    end
+  end
+end
+if worst > 0 then
+  return {0, worst, worstwait}
+end
+if mode == 'remaining' then
+  return counts
+end
+if mode == 'reserve' then
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, retention)
+end
+return {1, now}
+`)
+
+// RedisBudget is the shared Limiter: every window of every fingerprint is
+// a sorted set in Redis, so every replica pointed at the same store sees
+// the same budget. Any failure of the store refuses the write
+// (ErrStateUnavailable): the budget is never skipped.
+type RedisBudget struct {
+	rdb       *redis.Client
+	windows   []Window
+	retention time.Duration
+	where     string // the URL without its password, for logs
+	logger    *slog.Logger
+	down      atomic.Bool
+}
+
+// ParseStateURL checks a redis:// or rediss:// URL. Its errors never repeat
+// the URL, which may hold a password.
+func ParseStateURL(raw string) (*redis.Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("not a URL (%v); use redis://[user:password@]host:port/db or rediss:// for TLS", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("scheme %q is not redis or rediss; use redis://[user:password@]host:port/db or rediss:// for TLS", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, errors.New("the URL names no host; use redis://[user:password@]host:port/db")
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		// go-redis's own checks (database number, options) name only the
+		// part at fault, but the URL parser it calls first would repeat the
+		// whole URL; that case was caught above.
+		return nil, err
+	}
+	return opts, nil
+}
+
+// NewRedisBudget makes the shared budget on the store at rawURL. It does not
+// contact the store: a store that is down at start refuses writes until it
+// answers (see Ping).
+func NewRedisBudget(rawURL string, logger *slog.Logger, windows ...Window) (*RedisBudget, error) {
+	opts, err := ParseStateURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = redisOpTimeout
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = redisOpTimeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = redisOpTimeout
+	}
+	// One retry on a broken pooled connection (after a store restart) and
+	// one dial a call; more would only hold a write longer before refusing
+	// it. The pool keeps redialling in the background, so the store coming
+	// back is picked up without a restart.
+	opts.MaxRetries = 1
+	opts.DialerRetries = 1
+	opts.ContextTimeoutEnabled = true
+	opts.DisableIdentity = true // CLIENT SETINFO is Redis 7.2+; nothing needs it
+	quietRedis.Do(func() {
+		// go-redis prints its connection errors to stderr itself; this
+		// package logs every failure once, with the store named redacted.
+		redis.SetLogger(discardRedisLog{})
+	})
+	u, _ := url.Parse(rawURL) // parsed by ParseStateURL already
+	b := &RedisBudget{rdb: redis.NewClient(opts), windows: windows, where: u.Redacted(), logger: logger}
+	for _, w := range windows {
+		// Every window's span, limited or not: replicas may be started with
+		// different limits, and one that has no daily limit must not drop
+		// the events another's daily window still counts.
+		b.retention = max(b.retention, w.Span)
+	}
+	return b, nil
+}
+
+var quietRedis sync.Once
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
+
+// Close closes the connections to the store.
+func (b *RedisBudget) Close() error { return b.rdb.Close() }
+
+// Where is the store's URL with the password redacted.
+func (b *RedisBudget) Where() string { return b.where }
+
+// Windows returns the configured windows.
+func (b *RedisBudget) Windows() []Window { return b.windows }
+
+// Ping reports whether the store answers, within a short timeout.
+func (b *RedisBudget) Ping(ctx context.Context) error {
+	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	if err := b.rdb.Ping(opCtx).Err(); err != nil {
+		return b.fail(ctx, err)
+	}
+	b.up()
+	return nil
+}
+
+func (b *RedisBudget) limited() bool {
+	for _, w := range b.windows {
+		if w.Limit > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs the script for fp and returns its reply as integers.
+func (b *RedisBudget) run(ctx context.Context, fp, mode string, n int, member string) ([]int64, error) {
+	args := make([]any, 0, 4+2*len(b.windows))
+	args = append(args, mode, n, member, b.retention.Milliseconds())
+	for _, w := range b.windows {
+		args = append(args, w.Limit, w.Span.Milliseconds())
+	}
+	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	reply, err := budgetScript.Run(opCtx, b.rdb, []string{RedisKeyPrefix + fp}, args...).Int64Slice()
+	if err != nil {
+		return nil, b.fail(ctx, err)
+	}
+	if len(reply) < 2 || (reply[0] == 0 && len(reply) != 3) {
+		return nil, b.fail(ctx, fmt.Errorf("unexpected script reply %v", reply))
+	}
+	b.up()
+	return reply, nil
+}
+
+// fail types a store failure. ctx is the caller's: a caller that gave up
+// gets its own context error back, which is a cancellation, not the store's
+// fault (and still no write).
+func (b *RedisBudget) fail(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if b.down.CompareAndSwap(false, true) {
+		b.logger.Warn("the state store does not answer; every write is refused until it does",
+			"state", b.where, "err", err)
+	}
+	return fmt.Errorf("%w: %v", ErrStateUnavailable, err)
+}
+
+func (b *RedisBudget) up() {
+	if b.down.CompareAndSwap(true, false) {
+		b.logger.Info("the state store answers again; writes are checked against it", "state", b.where)
+	}
+}
+
+// exhausted turns a {0, window, wait} reply into an *Exhausted.
+func (b *RedisBudget) exhausted(reply []int64) error {
+	i := int(reply[1]) - 1
+	if i < 0 || i >= len(b.windows) {
+		return fmt.Errorf("%w: the script named window %d of %d", ErrStateUnavailable, i+1, len(b.windows))
+	}
+	wait := time.Duration(reply[2]) * time.Millisecond
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &Exhausted{Window: b.windows[i], RetryAfter: wait}
+}
+
+// Check reports whether n more unfollows fit, without reserving them.
+func (b *RedisBudget) Check(ctx context.Context, fp string, n int) error {
+	if !b.limited() {
+		return nil
+	}
+	reply, err := b.run(ctx, fp, "check", n, "")
+	if err != nil {
+		return err
+	}
+	if reply[0] == 0 {
+		return b.exhausted(reply)
+	}
+	return nil
+}
+
+// Reserve takes one slot, counted from now on the store's clock, or returns
+// *Exhausted, or an error wrapping ErrStateUnavailable. A reply lost after
+// the script ran leaves the event counted though nothing is sent: the safe
+// side.
+func (b *RedisBudget) Reserve(ctx context.Context, fp string) (Slot, error) {
+	if !b.limited() {
+		return noSlot{}, nil
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	member := hex.EncodeToString(id[:])
+	reply, err := b.run(ctx, fp, "reserve", 1, member)
+	if err != nil {
+		return nil, err
+	}
+	if reply[0] == 0 {
+		return nil, b.exhausted(reply)
+	}
+	return &redisSlot{b: b, key: RedisKeyPrefix + fp, member: member}, nil
+}
+
+// Remaining reports what is left in the first two windows, as Budget does.
+func (b *RedisBudget) Remaining(ctx context.Context, fp string) (Remaining, error) {
+	var r Remaining
+	if !b.limited() {
+		return r, nil
+	}
+	reply, err := b.run(ctx, fp, "remaining", 0, "")
+	if err != nil {
+		return r, err
+	}
+	if reply[0] != 2 || len(reply) != 1+len(b.windows) {
+		return r, b.fail(ctx, fmt.Errorf("unexpected script reply %v", reply))
+	}
+	for i, w := range b.windows {
+		if w.Limit <= 0 {
+			continue
+		}
+		left := max(w.Limit-int(reply[1+i]), 0)
+		if i == 0 {
+			r.Per15m = &left
+		} else {
+			r.Per24h = &left
+		}
+	}
+	return r, nil
+}
+
+// noSlot is the slot of a budget with no limit: there is nothing to count.
+type noSlot struct{}
+
+func (noSlot) Keep()    {}
+func (noSlot) Release() {}
+
+// redisSlot is one event in the store.
+type redisSlot struct {
+	b      *RedisBudget
+	key    string
+	member string
+	once   sync.Once
+}
+
+// Keep leaves the event in its windows; it expires with them.
+func (s *redisSlot) Keep() {}
+
+// Release removes the event. If the store cannot be reached the event stays
+// counted until its windows pass: the safe side.
+func (s *redisSlot) Release() {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), redisOpTimeout)
+		defer cancel()
+		if err := s.b.rdb.ZRem(ctx, s.key, s.member).Err(); err != nil {
+			s.b.logger.Error("could not give an unfollow budget slot back to the state store; it stays counted until its window passes",
+				"state", s.b.where, "err", s.b.fail(context.Background(), err))
+			return
+		}
+		s.b.up()
+	})
+}
