@@ -72,12 +72,12 @@ type result struct {
 }
 
 // measureNames are the measures, in the order they run.
-var measureNames = []string{"cold", "calls", "conc", "mem", "batch", "finder"}
+var measureNames = []string{"cold", "calls", "conc", "mem", "batch", "finder", "http"}
 
 func run(quick bool, out, only string) error {
-	reps := map[string]int{"cold": 81, "calls": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7}
+	reps := map[string]int{"cold": 81, "calls": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5}
 	if quick {
-		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3}
+		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1}
 	}
 	want := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
 	dir, err := os.MkdirTemp("", "xfollow-bench")
@@ -108,6 +108,7 @@ func run(quick bool, out, only string) error {
 		{"mem", "memory", func() ([]result, error) { return memory(ours, reps["mem"]) }},
 		{"batch", "batch", func() ([]result, error) { r, err := batch(ours, reps["batch"]); return []result{r}, err }},
 		{"finder", "candidate finder", func() ([]result, error) { return finder(ours, reps["finder"]) }},
+		{"http", "HTTP mode", func() ([]result, error) { return httpMode(ours, floor, reps["http"], time.Second) }},
 	}
 	for i, st := range steps {
 		if !want(st.name) {

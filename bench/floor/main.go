@@ -16,6 +16,10 @@
 //
 // With -tools it lists what xfollow-mcp lists, schemas and all, so that a
 // cold start can be compared with and without the size of the list.
+//
+//	floor -http 127.0.0.1:0   # serve streamable HTTP (stateless) at /mcp
+//	                          # instead of stdio: prints its URL on stdout
+//	                          # and serves until stdin closes
 package main
 
 import (
@@ -25,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -36,6 +41,7 @@ import (
 func main() {
 	workers := flag.Int("workers", 5, "tool calls served at once")
 	toolsFile := flag.String("tools", "", "also list the tools in this file (the output of xfollow-mcp tools)")
+	httpAddr := flag.String("http", "", "serve streamable HTTP at this address instead of stdio")
 	flag.Parse()
 	base := strings.TrimRight(os.Getenv("AISA_BASE_URL"), "/")
 	key := os.Getenv("AISA_API_KEY")
@@ -86,6 +92,10 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if *httpAddr != "" {
+		serveHTTP(s, *httpAddr)
+		return
+	}
 	if err := server.ServeStdio(s, server.WithWorkerPoolSize(*workers), server.WithQueueSize(1000)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -126,4 +136,25 @@ func addListed(s *server.MCPServer, file string, unfollow server.ToolHandlerFunc
 		}
 	}
 	return nil
+}
+
+// serveHTTP serves s over stateless streamable HTTP at /mcp, as
+// xfollow-mcp's --http does, until stdin closes.
+func serveHTTP(s *server.MCPServer, addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStateLess(true)))
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	fmt.Printf("http://%s/mcp\n", ln.Addr())
+	if err := http.Serve(ln, mux); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
