@@ -240,8 +240,11 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		trimmed = []byte("{}")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &fields); err != nil || fields == nil {
+	// One parse serves the checks on the object's members and the schema
+	// validation at the end (it was parsed once for each before).
+	doc, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
+	fields, isObject := doc.(map[string]any)
+	if err != nil || !isObject {
 		return in, invalidArg("the arguments must be a JSON object, e.g. %s", exampleArgs(t))
 	}
 	// Unknown fields, sorted so the message is stable.
@@ -261,7 +264,7 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 		}
 	}
 	for _, k := range t.properties {
-		if v, ok := fields[k]; ok && string(bytes.TrimSpace(v)) == "null" {
+		if v, ok := fields[k]; ok && v == nil {
 			return in, invalidArg("%s is null: send %s, or leave it out if it is optional", k, fieldHelp(k))
 		}
 	}
@@ -292,11 +295,7 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 		// An uncompilable schema must never silently disable validation.
 		panic(fmt.Sprintf("tools: %s input schema does not compile: %v", t.Name, err))
 	}
-	inst, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
-	if err == nil {
-		err = checker.Validate(inst)
-	}
-	if err != nil {
+	if err := checker.Validate(doc); err != nil {
 		return in, invalidArg("the arguments do not match the tool's input schema (%s): send a JSON object such as %s", shorten(oneLine(err.Error()), 160), exampleArgs(t))
 	}
 	return in, nil
