@@ -894,8 +894,8 @@ Every figure is a median over repeated runs, and every comparison is a ratio of 
 interleaved in random order; the spread is the lowest and highest ratio over blocks of consecutive rounds of that run.
 The floor is `+"`bench/floor`"+`, a bare mcp-go stdio server built by the benchmark from the same mcp-go version, whose
 `+"`unfollow_x_user`"+` makes exactly the request xfollow-mcp makes (same path, headers and JSON body, keep-alive client,
-JSON answer decoded and returned as structuredContent) and checks nothing. Call, concurrency and memory figures use
-`+"`bench/gateway`"+`, a trivial gateway on loopback in a process of its own; the older call measure, batch and finder
+JSON answer decoded and returned as structuredContent) and checks nothing. Call, concurrency, memory and HTTP figures
+use `+"`bench/gateway`"+`, a trivial gateway on loopback in a process of its own; the older call measure, batch and finder
 use the project's sandbox in the driver's process. The unfollow budget is lifted with its flags
 (`+"`--max-unfollows-per-15m 0 --max-unfollows-per-day 0`"+`); everything else is the default configuration, logging
 included. Each server is driven by the same minimal JSON-RPC client over its stdin and stdout, at protocol 2025-11-25.
