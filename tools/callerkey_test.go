@@ -2,6 +2,9 @@ package tools
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
@@ -53,5 +56,29 @@ func TestFollowingCacheIsPerCaller(t *testing.T) {
 	again := depsFor(WithCallerKey(context.Background(), "sk-aisa-caller-a"), d)
 	if again.Following.view("someone", scanPos{}) == nil {
 		t.Fatal("the same caller's next request lost its scan")
+	}
+}
+
+// TestCallerKeyRejectedTellsTheCallerWhatToFix: with the caller's own key, a
+// 401 is about the header the caller sends, not the server's AISA_API_KEY.
+func TestCallerKeyRejectedTellsTheCallerWhatToFix(t *testing.T) {
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401) }))
+	defer gw.Close()
+	c, err := aisa.New(aisa.Options{BaseURL: gw.URL, APIKey: "sk-aisa-server-key-0001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		client *aisa.Client
+		says   string
+	}{
+		{c, "in AISA_API_KEY and restart the server"},
+		{c.WithKey("sk-aisa-caller-key-0002"), "in the Authorization: Bearer header"},
+	} {
+		_, err := tc.client.UserInfo(context.Background(), "jack")
+		te := asToolError(err, "")
+		if te.Code != CodeAuthInvalid || !strings.Contains(te.Msg, tc.says) {
+			t.Errorf("%s", te)
+		}
 	}
 }

@@ -100,6 +100,9 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 	case aisa.KindAuthInvalid:
 		te.Code = CodeAuthInvalid
 		te.Msg = "the AIsa gateway rejected the API key (401: missing, invalid or revoked); the person must put a valid key from console.aisa.one in AISA_API_KEY and restart the server; retrying will not help." + said
+		if e.CallerKey {
+			te.Msg = "the AIsa gateway rejected the API key this request carried (401: missing, invalid or revoked); the person must put a valid key from console.aisa.one in the Authorization: Bearer header their MCP client sends to this server; retrying will not help." + said
+		}
 	case aisa.KindAccountNotLinked:
 		te.Code = CodeNotLinked
 		te.Msg = "no X account with the follows.write, tweet.read and users.read scopes is linked to this AIsa key (403); call link_x_account, show the person the link it returns, and retry once they have approved it." + said

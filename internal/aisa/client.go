@@ -57,6 +57,7 @@ type Client struct {
 	base        *url.URL
 	key         string
 	fingerprint string // KeyFingerprint(key)
+	callerKey   bool   // the key came with the caller's request (WithKey)
 	userAgent   string
 	timeout     time.Duration
 	maxWait     time.Duration
@@ -230,6 +231,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			e = &Error{Kind: KindGatewayError, Detail: err.Error()}
 		}
 		e.Attempts = attempt + 1
+		e.CallerKey = c.callerKey
 		maybeApplied = maybeApplied || e.MaybeApplied
 		e.MaybeApplied = maybeApplied
 		last = e

@@ -45,6 +45,9 @@ type Error struct {
 	// answer that could not be decoded, a cancellation in flight. A write
 	// that fails this way may have happened.
 	MaybeApplied bool
+	// CallerKey is true when the key was the caller's own, brought with
+	// its request (the remote mode's --key-from-request), not the server's.
+	CallerKey bool
 }
 
 // Cause says why a request got no HTTP answer at all.

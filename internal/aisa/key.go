@@ -28,6 +28,7 @@ func (c *Client) WithKey(key string) *Client {
 	cp := *c
 	cp.key = key
 	cp.fingerprint = KeyFingerprint(key)
+	cp.callerKey = true
 	return &cp
 }
 

@@ -834,15 +834,14 @@ func blockingGateway(t *testing.T) (*recorder, chan struct{}, chan struct{}) {
 	return gw, arrived, release
 }
 
-// TestHTTPGracefulShutdown: on SIGTERM the server stops accepting, closes
-// the client's open GET stream, lets the call in flight finish, and exits 0
-// as soon as it has.
+// TestHTTPGracefulShutdown: on SIGTERM the server stops accepting, lets the
+// call in flight finish, and exits 0 as soon as it has.
 func TestHTTPGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	gw, arrived, release := blockingGateway(t)
 	journal := filepath.Join(t.TempDir(), "journal.jsonl")
 	s := startHTTP(t, gw.gateway, serverOpts{args: []string{"--journal", journal}, env: []string{"XFOLLOW_HTTP_TOKEN=" + httpToken}})
-	// At 2025-11-25 the SDK holds a GET stream open for server messages.
+	// At 2025-11-25 the SDK tries a GET stream for server messages (405).
 	p := s.connect(t, httpToken, "2025-11-25", nil)
 	type result struct {
 		res *mcp.CallToolResult

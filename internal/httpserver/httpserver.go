@@ -171,6 +171,15 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method != http.MethodPost {
+		// A stateless server has no session to tie a GET stream (or a
+		// DELETE) to: mcp-go would file every such stream under one shared
+		// session and send it other callers' notifications. Clients get
+		// their answers and notifications on each POST's own response.
+		w.Header().Set("Allow", http.MethodPost)
+		h.refuse(w, r, http.StatusMethodNotAllowed, -32600, "this stateless server takes POST only: send each request as a POST; notifications come on its response", "method")
+		return
+	}
 	var body []byte
 	if r.Method == http.MethodPost {
 		if r.ContentLength > MaxBodyBytes {
@@ -264,11 +273,11 @@ func bearerToken(r *http.Request) (tok string, present bool) {
 	if len(vals) != 1 {
 		return "", len(vals) > 1
 	}
-	scheme, rest, ok := strings.Cut(vals[0], " ")
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	return rest, true
+	return strings.TrimLeft(rest, " "), true // RFC 7235: one or more spaces
 }
 
 // Caller keys: the gateway's documentation says every key starts with

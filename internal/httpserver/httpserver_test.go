@@ -458,13 +458,27 @@ func TestShutdownLetsCallsFinish(t *testing.T) {
 	f := newFixture(t)
 	url, stop := serve(t, f, Options{})
 
-	// A client holds a GET stream open.
+	// GET streams are refused: a stateless server has no session to tie
+	// them to.
 	greq, _ := http.NewRequest(http.MethodGet, url+MCPPath, nil)
 	greq.Header.Set("Accept", "text/event-stream")
 	greq.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	gres, err := http.DefaultClient.Do(greq)
+	if gres, err := http.DefaultClient.Do(greq); err != nil || gres.StatusCode != http.StatusMethodNotAllowed || gres.Header.Get("Allow") != "POST" {
+		t.Fatalf("GET: %v %v", err, gres)
+	}
+	// A client holds a subscriptions/listen stream open (2026-07-28).
+	listen := `{"jsonrpc":"2.0","id":7,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},"_meta":{` +
+		`"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"0"},` +
+		`"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	lreq, _ := http.NewRequest(http.MethodPost, url+MCPPath, strings.NewReader(listen))
+	lreq.Header.Set("Accept", "application/json, text/event-stream")
+	lreq.Header.Set("Content-Type", "application/json")
+	lreq.Header.Set("MCP-Protocol-Version", "2026-07-28")
+	lreq.Header.Set("Mcp-Method", "subscriptions/listen")
+	gres, err := http.DefaultClient.Do(lreq)
 	if err != nil || gres.StatusCode != 200 {
-		t.Fatalf("GET stream: %v %v", err, gres)
+		msg, _ := io.ReadAll(gres.Body)
+		t.Fatalf("listen stream: %v %v %s", err, gres, msg)
 	}
 	streamEnded := make(chan struct{})
 	go func() {
@@ -489,7 +503,7 @@ func TestShutdownLetsCallsFinish(t *testing.T) {
 	select {
 	case <-streamEnded:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the GET stream was not closed on shutdown")
+		t.Fatal("the listen stream was not closed on shutdown")
 	}
 	// New connections are refused while the call is still running.
 	deadline := time.Now().Add(20 * time.Second)
