@@ -6,10 +6,12 @@ package tools
 import (
 	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -17,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	schemacheck "github.com/santhosh-tekuri/jsonschema/v6"
@@ -73,24 +74,62 @@ type Tool struct {
 	checker    func() (*schemacheck.Schema, error)
 	handler    func(d *Deps) server.ToolHandlerFunc
 	decode     func(raw []byte) (any, error) // argument validation alone, for tests and fuzzing
+
+	// The types the schemas are generated from (TestEmbeddedSchemas).
+	inType, outType reflect.Type
 }
 
 // Handler returns the tool's MCP handler bound to d.
 func (t Tool) Handler(d *Deps) server.ToolHandlerFunc { return t.handler(d) }
 
-// schemaFor reflects T into an inline JSON schema: no $ref, $defs, $id or
-// $schema; additionalProperties false.
-func schemaFor[T any]() (*jsonschema.Schema, json.RawMessage) {
-	r := &jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true, Anonymous: true}
-	var zero T
-	s := r.Reflect(&zero)
-	s.Version = ""
-	s.ID = ""
-	raw, err := json.Marshal(s)
+// The tools' JSON schemas are reflected from their input and output types
+// once, at build time, into schemas/ (go generate ./tools, which runs
+// TestEmbeddedSchemas with UPDATE_SCHEMAS=true); start-up only reads the
+// bytes. TestEmbeddedSchemas fails when a file differs from what reflecting
+// the type gives now.
+//
+//go:generate env UPDATE_SCHEMAS=true go test -count=1 -run ^TestEmbeddedSchemas$ .
+
+//go:embed schemas
+var schemaFiles embed.FS
+
+// schemaFile is the path in schemaFiles of a tool's input ("in") or output
+// ("out") schema.
+func schemaFile(tool, dir string) string { return "schemas/" + tool + "." + dir + ".json" }
+
+// schemaSource gives define a tool's schema: the generated file. The
+// generator (UPDATE_SCHEMAS=true) replaces it with reflection of t.
+var schemaSource = func(tool, dir string, t reflect.Type) json.RawMessage { return embeddedSchema(tool, dir) }
+
+// embeddedSchema returns a tool's schema as generated.
+func embeddedSchema(tool, dir string) json.RawMessage {
+	raw, err := schemaFiles.ReadFile(schemaFile(tool, dir))
 	if err != nil {
-		panic(fmt.Sprintf("tools: cannot marshal schema for %T: %v", zero, err))
+		panic(fmt.Sprintf("tools: no %s schema for %s: run go generate ./tools (%v)", dir, tool, err))
 	}
-	return s, raw
+	return raw
+}
+
+// inputFields returns the properties of an input type's schema, in field
+// order, and the required ones (those without omitempty), read from its
+// struct tags as the reflector reads them (TestEmbeddedSchemas checks that
+// they are the schema's).
+func inputFields(t reflect.Type) (props, required []string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		props = append(props, name)
+		if !slices.Contains(strings.Split(opts, ","), "omitempty") {
+			required = append(required, name)
+		}
+	}
+	return props, required
 }
 
 // define builds a Tool from its spec, its input and output types and its run
@@ -100,8 +139,9 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 	if spec.Name == "" || spec.Title == "" || spec.Description == "" {
 		panic("tools: every tool needs a name, title and description")
 	}
-	inSchema, inRaw := schemaFor[In]()
-	_, outRaw := schemaFor[Out]()
+	inType, outType := reflect.TypeFor[In](), reflect.TypeFor[Out]()
+	inRaw, outRaw := schemaSource(spec.Name, "in", inType), schemaSource(spec.Name, "out", outType)
+	props, required := inputFields(inType)
 
 	t := mcp.NewToolWithRawSchema(spec.Name, spec.Description, inRaw)
 	t.Title = spec.Title
@@ -114,15 +154,12 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 		OpenWorldHint:   mcp.ToBoolPtr(spec.OpenWorld),
 	}
 
-	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw}
+	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw,
+		inType: inType, outType: outType, properties: props, required: required}
 	// Compiling a schema validates it against the JSON Schema meta-schema,
 	// which costs more than the rest of start-up; it is done on the tool's
 	// first call instead (TestInputSchemasCompile proves each compiles).
 	tool.checker = sync.OnceValues(func() (*schemacheck.Schema, error) { return compileSchema(inRaw) })
-	for pair := inSchema.Properties.Oldest(); pair != nil; pair = pair.Next() {
-		tool.properties = append(tool.properties, pair.Key)
-	}
-	tool.required = slices.Clone(inSchema.Required)
 	tool.decode = func(raw []byte) (any, error) { return decodeArgs[In](&tool, raw) }
 
 	tool.handler = func(d *Deps) server.ToolHandlerFunc {
@@ -203,8 +240,11 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		trimmed = []byte("{}")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &fields); err != nil || fields == nil {
+	// One parse serves the checks on the object's members and the schema
+	// validation at the end (it was parsed once for each before).
+	doc, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
+	fields, isObject := doc.(map[string]any)
+	if err != nil || !isObject {
 		return in, invalidArg("the arguments must be a JSON object, e.g. %s", exampleArgs(t))
 	}
 	// Unknown fields, sorted so the message is stable.
@@ -224,7 +264,7 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 		}
 	}
 	for _, k := range t.properties {
-		if v, ok := fields[k]; ok && string(bytes.TrimSpace(v)) == "null" {
+		if v, ok := fields[k]; ok && v == nil {
 			return in, invalidArg("%s is null: send %s, or leave it out if it is optional", k, fieldHelp(k))
 		}
 	}
@@ -255,11 +295,7 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 		// An uncompilable schema must never silently disable validation.
 		panic(fmt.Sprintf("tools: %s input schema does not compile: %v", t.Name, err))
 	}
-	inst, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
-	if err == nil {
-		err = checker.Validate(inst)
-	}
-	if err != nil {
+	if err := checker.Validate(doc); err != nil {
 		return in, invalidArg("the arguments do not match the tool's input schema (%s): send a JSON object such as %s", shorten(oneLine(err.Error()), 160), exampleArgs(t))
 	}
 	return in, nil
@@ -325,7 +361,12 @@ func logCall(l *slog.Logger, name string, start time.Time, res *mcp.CallToolResu
 			}
 		}
 	}
-	l.Info("tool call", "tool", name, "outcome", outcome, "duration_ms", time.Since(start).Milliseconds())
+	// The record is built by hand: slog's Info would also capture the
+	// caller's program counter (runtime.Callers, a few microseconds a
+	// call), which a handler without AddSource never reads.
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "tool call", 0)
+	r.AddAttrs(slog.String("tool", name), slog.String("outcome", outcome), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+	_ = l.Handler().Handle(context.Background(), r)
 }
 
 // scrubPanic renders a panic value without the API key in it.

@@ -7,25 +7,30 @@ import (
 	"testing"
 )
 
+// argumentSeeds start FuzzToolArguments and TestDecodeArgsMatchesReference.
+var argumentSeeds = []string{
+	`{"target_user_id":"2244994945"}`, `{"target_user_id":2244994945}`, `{"target_user_id":"@jack"}`,
+	`{"target_user_id":"12","expected_username":"@jack"}`, `{"target_user_ids":["1","2"]}`,
+	`{"username":"TwitterDev"}`, `{"username":"x","cursor":"abc","page_size":20}`,
+	`{"source_username":"a","target_username":"b"}`, `{"scopes":["follows.write"]}`,
+	`{}`, `null`, `[]`, `"x"`, `{"target_user_id":"١٢"}`, `{"target_user_id":"12\u0000"}`,
+	`{"target_user_id":"1","target_user_id":"@x"}`, `{"page_size":1e400,"username":"a"}`,
+	`{"username":"a","max_following":0,"limit":1001}`, `{"max_following":20000,"limit":1,"refresh":true}`,
+}
+
 // FuzzToolArguments feeds arbitrary bytes to every tool's argument
 // validation: it must never panic, every refusal must be an
-// [invalid_argument], and nothing outside the published patterns is ever
-// accepted.
+// [invalid_argument], nothing outside the published patterns is ever
+// accepted, and the answer is exactly decodeArgsReference's.
 func FuzzToolArguments(f *testing.F) {
-	for _, s := range []string{
-		`{"target_user_id":"2244994945"}`, `{"target_user_id":2244994945}`, `{"target_user_id":"@jack"}`,
-		`{"target_user_id":"12","expected_username":"@jack"}`, `{"target_user_ids":["1","2"]}`,
-		`{"username":"TwitterDev"}`, `{"username":"x","cursor":"abc","page_size":20}`,
-		`{"source_username":"a","target_username":"b"}`, `{"scopes":["follows.write"]}`,
-		`{}`, `null`, `[]`, `"x"`, `{"target_user_id":"١٢"}`, `{"target_user_id":"12\u0000"}`,
-		`{"target_user_id":"1","target_user_id":"@x"}`, `{"page_size":1e400,"username":"a"}`,
-		`{"username":"a","max_following":0,"limit":1001}`, `{"max_following":20000,"limit":1,"refresh":true}`,
-	} {
+	for _, s := range argumentSeeds {
 		f.Add([]byte(s))
 	}
 	all := All()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, tl := range all {
+			// The one-parse decode answers exactly as the three-parse one did.
+			sameAsReference(t, tl, data)
 			v, err := tl.decode(data)
 			if err != nil {
 				var te *ToolError

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -19,13 +18,6 @@ const maxBatch = 50
 // BatchUnfollowArgs is the input of unfollow_x_users.
 type BatchUnfollowArgs struct {
 	TargetUserIDs []string `json:"target_user_ids" jsonschema:"minItems=1,maxItems=50,uniqueItems=true" jsonschema_description:"1 to 50 distinct numeric X user ids, each a string of 1-19 digits. Not @handles: resolve them with get_x_user first."`
-}
-
-// JSONSchemaExtend sets the per-item pattern, which a tag on a slice cannot.
-func (BatchUnfollowArgs) JSONSchemaExtend(s *jsonschema.Schema) {
-	if p, ok := s.Properties.Get("target_user_ids"); ok && p.Items != nil {
-		p.Items.Pattern = idPattern
-	}
 }
 
 func (a BatchUnfollowArgs) validate() error {

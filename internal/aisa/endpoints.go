@@ -42,13 +42,14 @@ func (c *Client) followCall(ctx context.Context, path, targetUserID string) (Fol
 	if err != nil {
 		return FollowState{}, err
 	}
-	following, ok := exactBool(res.data, "following")
+	data := exactMembers(res.data)
+	following, ok := exactBool(data, "following")
 	if !ok {
 		return FollowState{}, &Error{Kind: KindBadResponse, RequestID: res.requestID, MaybeApplied: true,
 			Detail: `the gateway answered 2xx without a boolean data.following`}
 	}
 	st := FollowState{Following: following, RequestID: res.requestID}
-	st.PendingFollow, _ = exactBool(res.data, "pending_follow")
+	st.PendingFollow, _ = exactBool(data, "pending_follow")
 	return st, nil
 }
 
@@ -276,8 +277,9 @@ func (c *Client) CheckRelationship(ctx context.Context, source, target string) (
 	if err != nil {
 		return Relationship{}, notFoundFromEnvelope(err)
 	}
-	following, ok1 := exactBool(res.data, "following")
-	followedBy, ok2 := exactBool(res.data, "followed_by")
+	data := exactMembers(res.data)
+	following, ok1 := exactBool(data, "following")
+	followedBy, ok2 := exactBool(data, "followed_by")
 	if !ok1 || !ok2 {
 		return Relationship{}, &Error{Kind: KindBadResponse, RequestID: res.requestID,
 			Detail: "the gateway answered 2xx without boolean data.following and data.followed_by"}
@@ -414,13 +416,20 @@ func notFoundFromEnvelope(err error) error {
 	return e
 }
 
-// exactBool reads a boolean member of a JSON object by its exact name (a
-// success must never rest on a differently-cased key).
-func exactBool(obj json.RawMessage, key string) (bool, bool) {
+// exactMembers reads a JSON object's members by their exact names, once
+// for every member a caller reads (a struct would match keys
+// case-insensitively, and a success must never rest on a differently-cased
+// key); nil when obj is not an object.
+func exactMembers(obj json.RawMessage) map[string]json.RawMessage {
 	var m map[string]json.RawMessage
 	if len(obj) == 0 || json.Unmarshal(obj, &m) != nil {
-		return false, false
+		return nil
 	}
+	return m
+}
+
+// exactBool reads a boolean member of an object from exactMembers.
+func exactBool(m map[string]json.RawMessage, key string) (bool, bool) {
 	switch string(bytes.TrimSpace(m[key])) {
 	case "true":
 		return true, true

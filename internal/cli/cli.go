@@ -62,6 +62,9 @@ const usageHint = "run xfollow-mcp --help for usage"
 
 // Run runs the command line and returns the exit code.
 func Run(ctx context.Context, p IO) int {
+	sink := newLogSink(p.Stderr)
+	defer sink.Close()
+	p.Stderr = sink
 	version := resolveVersion(p.Version)
 	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
 	pos, err := parser.Parse(p.Args)
@@ -98,7 +101,7 @@ func Run(ctx context.Context, p IO) int {
 		// A person at a terminal wants the result, not the server's info lines.
 		level = slog.LevelWarn
 	}
-	logger := slog.New(slog.NewTextHandler(p.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(sink.handler(level))
 	switch cmd {
 	case "", "serve":
 		if len(pos) > 0 {
@@ -368,7 +371,9 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	// queue the sixth concurrent call behind five slow ones.
 	server.WithWorkerPoolSize(a.cfg.Workers)(stdio)
 	server.WithQueueSize(1000)(stdio)
-	err := stdio.Listen(ctx, p.Stdin, p.Stdout)
+	stdin, untune := tuneStdio(p)
+	defer untune()
+	err := stdio.Listen(ctx, stdin, p.Stdout)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1

@@ -12,10 +12,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
 )
 
 // Environment variables read besides the flags' twins.
@@ -290,9 +291,9 @@ func (p *Parser) UndoSince() time.Duration { return p.cfg.undoSince }
 func (p *Parser) UndoKeyFingerprint() string { return p.cfg.undoKey }
 
 var (
-	idRe          = regexp.MustCompile(`^[0-9]{1,19}$`)
-	handleRe      = regexp.MustCompile(`^[A-Za-z0-9_]{1,15}$`)
-	fingerprintRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
+	idRe          = lazyre.New(`^[0-9]{1,19}$`)
+	handleRe      = lazyre.New(`^[A-Za-z0-9_]{1,15}$`)
+	fingerprintRe = lazyre.New(`^[0-9a-f]{16}$`)
 )
 
 // checkID refuses what is not one X user id in its one written form.

@@ -5,10 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
 )
 
 // settingError is one bad setting, named the way the person gave it: as
@@ -70,11 +71,11 @@ func isPrintable(s string) bool {
 }
 
 var (
-	reUndefined  = regexp.MustCompile(`^flag provided but not defined: -(.*)$`)
-	reBadBool    = regexp.MustCompile(`^invalid boolean value "(.*)" for -([^:]+): `)
-	reBadValue   = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): (.*)$`)
-	reNeedsValue = regexp.MustCompile(`^flag needs an argument: -(.*)$`)
-	reBadSyntax  = regexp.MustCompile(`^bad flag syntax: (.*)$`)
+	reUndefined  = lazyre.New(`^flag provided but not defined: -(.*)$`)
+	reBadBool    = lazyre.New(`^invalid boolean value "(.*)" for -([^:]+): `)
+	reBadValue   = lazyre.New(`^invalid value "(.*)" for flag -([^:]+): (.*)$`)
+	reNeedsValue = lazyre.New(`^flag needs an argument: -(.*)$`)
+	reBadSyntax  = lazyre.New(`^bad flag syntax: (.*)$`)
 )
 
 // explain turns the flag package's errors into one line that names the flag

@@ -20,13 +20,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
 )
 
 // Envelope selects the response shape for write endpoints.
@@ -305,8 +306,8 @@ const (
 // BasePath is the path prefix the sandbox serves, as the real gateway does.
 const BasePath = "/apis/v1"
 
-var idRe = regexp.MustCompile(`^[0-9]{1,19}$`)
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,15}$`)
+var idRe = lazyre.New(`^[0-9]{1,19}$`)
+var nameRe = lazyre.New(`^[A-Za-z0-9_]{1,15}$`)
 
 // ServeHTTP implements http.Handler.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
