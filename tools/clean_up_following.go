@@ -22,7 +22,7 @@ func cleanUpFollowing() Prompt {
 				"Handle of the X account to clean up, e.g. TwitterDev (a leading @ is allowed).")}
 			if account := linkedAccount(d); account != "" {
 				user = []mcp.ArgumentOption{mcp.ArgumentDescription(fmt.Sprintf(
-					"Handle of the X account to clean up (a leading @ is allowed); defaults to @%s, the account linked to this server.", account))}
+					"Handle of the X account to clean up (a leading @ is allowed); defaults to @%s, the account linked to this server, and may only be that account.", account))}
 			} else {
 				user = append(user, mcp.RequiredArgument())
 			}
@@ -53,6 +53,11 @@ func runCleanUpFollowing(ctx context.Context, d *Deps, args map[string]string) (
 		n, err := checkUsername("username", v)
 		if err != nil {
 			return nil, err
+		}
+		// unfollow_x_users acts on the linked account only: a clean-up of
+		// another account would unfollow its candidates from this one.
+		if account := linkedAccount(d); account != "" && !strings.EqualFold(n, account) {
+			return nil, invalidArg("username @%s is not @%s, the account this server is linked to (--account), and unfollow_x_users can only unfollow from @%s: send username %q or leave it out", n, account, account, account)
 		}
 		name = n
 	case linkedAccount(d) != "":

@@ -2,17 +2,19 @@ package tools
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/hmac"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -28,7 +30,31 @@ const (
 	finderPageSize            = 200 // the gateway's largest page
 	finderMaxInFlight         = 8   // reads in flight at once, to stay under AIsa's per-key limits
 	finderCursorMaxLen        = 2048
+	// A list that keeps offering pages with nothing new in them, with
+	// has_next_page and a fresh cursor each time, is read this many pages in
+	// a row at most; and one is read at most finderPageMargin pages (plus one
+	// in 20) beyond what the profile's count needs.
+	finderEmptyPagesInARow = 3
+	finderPageMargin       = 3
 )
+
+// pageBound is how many pages a list of n accounts may take, or 0 (no
+// bound) when n is unknown.
+func pageBound(n int) int {
+	if n < 0 {
+		return 0
+	}
+	pages := (n + finderPageSize - 1) / finderPageSize
+	return pages + pages/20 + finderPageMargin
+}
+
+// listRunsOnError is a list that went on past its bound: more pages than
+// its count needs, or finderEmptyPagesInARow pages with nothing new.
+type listRunsOnError struct{ list string }
+
+func (e *listRunsOnError) Error() string {
+	return fmt.Sprintf("the %s list kept offering pages beyond what its count needs, or pages with nothing new", e.list)
+}
 
 // Why a scan stopped before the end of the followings list.
 const (
@@ -70,7 +96,7 @@ func (a FindCandidatesArgs) validate() error {
 		return invalidArg("limit %d is out of range: send %s", *a.Limit, fieldHelp("limit"))
 	}
 	if a.Cursor != "" {
-		if _, _, err := decodeScanCursor(a.Cursor); err != nil {
+		if _, err := parseScanCursor(a.Cursor); err != nil {
 			return err
 		}
 	}
@@ -124,17 +150,22 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 	default:
 		return FindResult{}, invalidArg("username is missing and this server has no --account: send the handle of the account to clean up, e.g. {\"username\":\"TwitterDev\"}")
 	}
+	readsKey := c.Client.Gateway() + " " + c.Client.KeyFingerprint()
 	f := &finder{c: c, name: name, maxFollowing: finderDefaultMaxFollowing, limit: finderDefaultLimit,
-		sem: make(chan struct{}, finderMaxInFlight)}
+		sem: finderReads.take(readsKey)}
+	defer finderReads.done(readsKey)
 	if in.MaxFollowing != nil {
 		f.maxFollowing = *in.MaxFollowing
 	}
 	if in.Limit != nil {
 		f.limit = *in.Limit
 	}
+	if !c.Client.Configured() {
+		return FindResult{}, notConfigured()
+	}
 	var start scanPos
 	if in.Cursor != "" {
-		owner, pos, err := decodeScanCursor(in.Cursor)
+		owner, pos, err := decodeScanCursor(c.Client, in.Cursor)
 		if err != nil {
 			return FindResult{}, err
 		}
@@ -143,14 +174,52 @@ func runFindCandidates(ctx context.Context, c *Call, in FindCandidatesArgs) (Fin
 		}
 		start = pos
 	}
-	if !c.Client.Configured() {
-		return FindResult{}, notConfigured()
-	}
 	if c.Gate != nil {
 		f.protected = c.Gate.Protected
 	}
 	f.progress = newScanProgress(ctx, c)
 	return f.run(ctx, start, in.Refresh)
+}
+
+// finderReads holds the read slots of the finder calls in progress, per
+// gateway and key fingerprint: AIsa's rate limit is per key, so two calls
+// with one key (an agent's parallel calls, two usernames) share
+// finderMaxInFlight reads, not each. An entry lives while a call uses it.
+var finderReads = &keyedSlots{m: map[string]*keySlots{}}
+
+type keyedSlots struct {
+	mu sync.Mutex
+	m  map[string]*keySlots
+}
+
+type keySlots struct {
+	sem   chan struct{}
+	calls int
+}
+
+// take returns key's read slots, for a call that will give them back with
+// done.
+func (k *keyedSlots) take(key string) chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.m[key]
+	if e == nil {
+		e = &keySlots{sem: make(chan struct{}, finderMaxInFlight)}
+		k.m[key] = e
+	}
+	e.calls++
+	return e.sem
+}
+
+// done ends a call's use of key's slots; the last call drops the entry.
+func (k *keyedSlots) done(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e := k.m[key]; e != nil {
+		if e.calls--; e.calls == 0 {
+			delete(k.m, key)
+		}
+	}
 }
 
 // finder is one find_x_unfollow_candidates call in progress.
@@ -164,18 +233,27 @@ type finder struct {
 	calls        atomic.Int64 // gateway reads made
 	sem          chan struct{}
 	progress     *scanProgress
+	// behind are the ids this call examined last, the latest first (at most
+	// cursorBehind), for the cursor.
+	behind []string
+	// seen are the ids of the followings met in this scan so far: one the
+	// gateway gives again (pages can overlap) is skipped.
+	seen map[string]bool
+	// The profile's counts, -1 when the gateway did not give them.
+	followingCount, followersCount int
 }
 
 // slot is one following on its way from the producer to the examiner.
 type slot struct {
-	page *aisa.Page // the page it is on
-	user aisa.User
-	pos  scanPos // where it is
-	next scanPos // the position after it
-	end  bool    // no account here: the list ended at pos
-	done chan struct{}
-	rel  aisa.Relationship // relationship_checks: the check's answer
-	err  error
+	page  *aisa.Page // the page it is on
+	fresh []int      // the offsets in page of the accounts not met before in the scan
+	user  aisa.User
+	pos   scanPos // where it is
+	next  scanPos // the position after it
+	end   bool    // no account here: the list ended at pos
+	done  chan struct{}
+	rel   aisa.Relationship // relationship_checks: the check's answer
+	err   error
 }
 
 func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResult, error) {
@@ -183,8 +261,10 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 	cache := f.c.Following
 	if refresh {
 		cache.drop(f.name)
+		cache.dropFollowers(f.name)
 	}
 	pos := start
+	f.seen = map[string]bool{}
 	view := cache.view(f.name, start)
 	var followers map[string]struct{}
 	var from *scanState
@@ -196,6 +276,9 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 			st := &view.snap
 			f.out.Username = st.username
 			f.out.Method = methodCache
+			for _, e := range st.entries {
+				f.seen[e.user.ID] = true
+			}
 			i := start.Index
 			for ; i < st.base+len(st.entries); i++ {
 				if why := f.full(); why != "" {
@@ -207,7 +290,9 @@ func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResu
 				}
 				f.examine(e)
 			}
-			pos = st.positionAt(i)
+			if i > start.Index {
+				pos = st.positionAt(i)
+			}
 			if why := f.full(); pos.End || why != "" {
 				return f.result(pos, why), nil
 			}
@@ -221,25 +306,55 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 	if err := ctx.Err(); err != nil {
 		return f.stopOnError(err, pos)
 	}
-	f.calls.Add(1)
+	if !f.acquire(ctx, nil) {
+		return f.stopOnError(ctx.Err(), pos)
+	}
 	u, err := f.c.Client.UserInfo(ctx, f.name)
+	f.release()
 	if err != nil {
 		return f.stopOnError(err, pos)
 	}
 	if u.Username != "" {
 		f.out.Username = u.Username
 	}
+	f.followingCount, f.followersCount = -1, -1
+	if u.FollowingCount != nil {
+		f.followingCount = int(*u.FollowingCount)
+	}
+	if u.FollowersCount != nil {
+		f.followersCount = int(*u.FollowersCount)
+	}
 	// Choose the cheaper way, counted in reads: the whole followers list,
 	// or one relationship check per following still to examine.
 	toExamine := f.maxFollowing - f.out.ExaminedFollowing
-	if u.FollowingCount != nil {
-		toExamine = min(toExamine, max(0, int(*u.FollowingCount)-pos.Index))
+	if f.followingCount >= 0 {
+		toExamine = min(toExamine, max(0, f.followingCount-pos.Index))
 	}
 	followerPages := -1 // unknown
-	if u.FollowersCount != nil {
-		followerPages = max(1, int((*u.FollowersCount+finderPageSize-1)/finderPageSize))
+	if f.followersCount >= 0 {
+		followerPages = max(1, (f.followersCount+finderPageSize-1)/finderPageSize)
 	}
 	useFollowers := followers != nil || (followerPages >= 0 && followerPages <= toExamine)
+	var seenBefore map[string]bool
+	if useFollowers && followers == nil {
+		seenBefore = maps.Clone(f.seen)
+	}
+	out, err := f.walk(ctx, pos, from, followers, useFollowers, followerPages, toExamine)
+	var runsOn *listRunsOnError
+	if errors.As(err, &runsOn) && seenBefore != nil {
+		// The followers list did not end where its count says: nothing was
+		// examined yet, and checking each following keeps the answer exact.
+		f.c.Logger.Debug("the followers list runs on; checking each following instead", "username", f.name)
+		f.seen = seenBefore
+		return f.walk(ctx, pos, from, nil, false, followerPages, toExamine)
+	}
+	return out, err
+}
+
+// walk examines the followings from pos on, by the followers list or by
+// relationship checks. A followers list that runs on is returned as a
+// *listRunsOnError, with nothing examined.
+func (f *finder) walk(ctx context.Context, pos scanPos, from *scanState, followers map[string]struct{}, useFollowers bool, followerPages, toExamine int) (FindResult, error) {
 	f.out.Method = methodChecks
 	if useFollowers {
 		f.out.Method = methodFollowers
@@ -255,8 +370,9 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	type followersResult struct {
-		set map[string]struct{}
-		err error
+		set   map[string]struct{}
+		since time.Time // when its first page was read
+		err   error
 	}
 	var followersCh chan followersResult
 	if useFollowers && followers == nil {
@@ -264,8 +380,8 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			set, err := f.pageFollowers(scanCtx, quit)
-			followersCh <- followersResult{set, err}
+			set, since, err := f.pageFollowers(scanCtx, quit)
+			followersCh <- followersResult{set, since, err}
 		}()
 	}
 	slots := make(chan *slot, finderMaxInFlight)
@@ -296,13 +412,24 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 			r := <-followersCh
 			if r.err != nil {
 				stopErr = r.err
+				var runsOn *listRunsOnError
+				if errors.As(r.err, &runsOn) {
+					close(quit)
+					cancel()
+					wg.Wait()
+					return FindResult{}, r.err
+				}
 				break
 			}
-			followers, seg.followers = r.set, r.set
+			followers, seg.followers, seg.followersSince = r.set, r.set, r.since
 		}
 		<-s.done
 		if s.err != nil {
 			stopErr = s.err
+			var runsOn *listRunsOnError
+			if errors.As(s.err, &runsOn) {
+				pos = s.pos // past the pages read: a resume need not read them again
+			}
 			break
 		}
 		e := scanEntry{user: s.user, following: true}
@@ -330,7 +457,10 @@ func (f *finder) scan(ctx context.Context, pos scanPos, from *scanState, followe
 		// The rest of the page is read and the followers are known: keep it
 		// for the next call, which then starts without a read.
 		pg, idx := last.page, pos.Index
-		for o := pos.Offset; o < len(pg.Users); o++ {
+		for _, o := range last.fresh {
+			if o < pos.Offset {
+				continue
+			}
 			_, back := followers[pg.Users[o].ID]
 			seg.entries = append(seg.entries, scanEntry{user: pg.Users[o], following: true, followedBy: back})
 			seg.positions = append(seg.positions, scanPos{Cursor: pos.Cursor, Offset: o, Index: idx, Next: pg.Users[o].ID})
@@ -362,6 +492,7 @@ func (f *finder) full() string {
 // examine counts one following and keeps it when it is a candidate.
 func (f *finder) examine(e scanEntry) {
 	f.out.ExaminedFollowing++
+	f.behind = append([]string{e.user.ID}, f.behind[:min(len(f.behind), cursorBehind-1)]...)
 	if !e.following || e.followedBy {
 		return
 	}
@@ -381,16 +512,33 @@ func (f *finder) result(pos scanPos, why string) FindResult {
 	out.GatewayCalls = int(f.calls.Load())
 	out.Complete = pos.End
 	if !pos.End {
-		out.NextCursor = encodeScanCursor(f.name, pos)
+		out.NextCursor = f.cursor(pos)
 		out.Stopped = why
 	}
 	return out
+}
+
+// cursor is the next_cursor for pos, with the accounts this call examined
+// last behind it.
+func (f *finder) cursor(pos scanPos) string {
+	if len(f.behind) > 0 {
+		pos.Behind = f.behind
+	}
+	return encodeScanCursor(f.c.Client, f.name, pos)
 }
 
 // stopOnError ends the call after a failed read: a rate limit or a cancel
 // returns what was found with a cursor; so does an unavailable gateway once
 // something was examined; anything else is an error.
 func (f *finder) stopOnError(err error, pos scanPos) (FindResult, error) {
+	var runsOn *listRunsOnError
+	if errors.As(err, &runsOn) {
+		// The followings list runs on before the account's count is
+		// reached: what was found, and a cursor past the pages read.
+		f.c.Logger.Debug("the followings list runs on; stopping", "username", f.name, "index", pos.Index)
+		out := f.result(pos, CodeUnavailable)
+		return out, nil
+	}
 	te := asToolError(err, "@"+f.name)
 	out := f.result(pos, "")
 	switch te.Code {
@@ -408,7 +556,7 @@ func (f *finder) stopOnError(err error, pos scanPos) (FindResult, error) {
 		return FindResult{}, te
 	}
 	out.Complete = false
-	out.NextCursor = encodeScanCursor(f.name, pos)
+	out.NextCursor = f.cursor(pos)
 	return out, nil
 }
 
@@ -434,7 +582,8 @@ func (f *finder) acquire(ctx context.Context, quit <-chan struct{}) bool {
 func (f *finder) release() { <-f.sem }
 
 // produce walks the followings list from pos and sends up to n accounts, in
-// order, each with its relationship check under way when check is set.
+// order, each with its relationship check under way when check is set. An
+// account met before in the scan is skipped: it is neither sent nor counted.
 func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, slots chan<- *slot, quit <-chan struct{}, wg *sync.WaitGroup) {
 	defer close(slots)
 	send := func(s *slot) bool {
@@ -446,43 +595,72 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 		}
 	}
 	cursor, offset, idx := pos.Cursor, pos.Offset, pos.Index
-	seen := map[string]bool{}
-	for produced := 0; produced < n; {
+	cursors := map[string]bool{} // page cursors read
+	maxPages, pages, empty := 0, 0, 0
+	if f.followingCount >= 0 {
+		maxPages = pageBound(f.followingCount - pos.Index)
+	}
+	for first, produced := true, 0; produced < n; first = false {
 		if !f.acquire(ctx, quit) {
 			return
 		}
 		page, err := f.c.Client.Followings(ctx, f.name, cursor, finderPageSize)
 		f.release()
 		f.progress.page()
-		here := scanPos{Cursor: cursor, Offset: offset, Index: idx}
 		if err != nil {
-			send(&slot{pos: here, err: err, done: closed})
+			send(&slot{pos: scanPos{Cursor: cursor, Offset: offset, Index: idx}, err: err, done: closed})
 			return
 		}
-		seen[cursor] = true
+		cursors[cursor] = true
 		users := page.Users
-		if pos.Next != "" && cursor == pos.Cursor {
-			// Resuming: find the account the cursor was made at, wherever
-			// changes earlier in the page have moved it.
-			if k := slices.IndexFunc(users, func(u aisa.User) bool { return u.ID == pos.Next }); k >= 0 {
-				offset = k
-			}
+		if first && pos.anchored() {
+			offset = resumeOffset(users, pos)
 		}
 		offset = min(offset, len(users))
-		if offset == len(users) && !page.HasNextPage {
+		var fresh []int
+		var freshIDs []string
+		for o := offset; o < len(users); o++ {
+			if id := users[o].ID; !f.seen[id] {
+				f.seen[id] = true
+				fresh, freshIDs = append(fresh, o), append(freshIDs, id)
+			}
+		}
+		base := idx
+		at := func(j int) scanPos { // the position of the j-th fresh account, or after the page
+			switch {
+			case j < len(fresh):
+				return scanPos{Cursor: cursor, Offset: fresh[j], Index: base + j, Next: freshIDs[j],
+					Ahead: freshIDs[j+1 : min(j+1+cursorAhead, len(freshIDs))]}
+			case page.HasNextPage:
+				return scanPos{Cursor: page.NextCursor, Index: base + j}
+			default:
+				return scanPos{End: true, Index: base + j}
+			}
+		}
+		if len(fresh) == 0 && !page.HasNextPage {
 			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
 			return
 		}
-		for o := offset; o < len(users) && produced < n; o++ {
-			s := &slot{page: &page, user: users[o], pos: scanPos{Cursor: cursor, Offset: o, Index: idx, Next: users[o].ID}, done: closed}
-			switch {
-			case o+1 < len(users):
-				s.next = scanPos{Cursor: cursor, Offset: o + 1, Index: idx + 1, Next: users[o+1].ID}
-			case page.HasNextPage:
-				s.next = scanPos{Cursor: page.NextCursor, Index: idx + 1}
-			default:
-				s.next = scanPos{End: true, Index: idx + 1}
-			}
+		pages++
+		if empty++; len(fresh) > 0 {
+			empty = 0
+		}
+		switch {
+		case empty >= finderEmptyPagesInARow && f.followingCount >= 0 && idx >= f.followingCount:
+			// Empty pages once the account's count is reached: the list
+			// has ended, whatever has_next_page says.
+			send(&slot{pos: scanPos{End: true, Index: idx}, end: true})
+			return
+		case empty >= finderEmptyPagesInARow || (maxPages > 0 && pages > maxPages):
+			// Empty pages before the count, or more pages than it needs:
+			// the call stops past the pages read.
+			send(&slot{pos: at(0), done: closed, err: &listRunsOnError{list: "followings"}})
+			return
+		}
+		for j := 0; j < len(fresh) && produced < n; j++ {
+			o := fresh[j]
+			s := &slot{page: &page, fresh: fresh, user: users[o], done: closed}
+			s.pos, s.next = at(j), at(j+1)
 			if check {
 				if !f.acquire(ctx, quit) {
 					return
@@ -506,12 +684,44 @@ func (f *finder) produce(ctx context.Context, pos scanPos, n int, check bool, sl
 			return
 		}
 		cursor, offset = page.NextCursor, 0
-		if seen[cursor] {
+		if cursors[cursor] {
 			send(&slot{pos: scanPos{Cursor: cursor, Index: idx}, done: closed, err: &aisa.Error{Kind: aisa.KindBadResponse,
 				Detail: "the followings list gave a page cursor it had given before"}})
 			return
 		}
 	}
+}
+
+// resumeOffset finds where in the page read at a cursor's position the scan
+// goes on: at the cursor's account, or the first of the accounts after it
+// still there, or right after the last account examined, whichever comes
+// first (a follow since can push the accounts onto the next page: then the
+// last examined is at the end of this one). When none of them is in the page
+// it starts at the top of the page: re-examining an account is better than
+// skipping one.
+func resumeOffset(users []aisa.User, pos scanPos) int {
+	find := func(id string) int {
+		return slices.IndexFunc(users, func(u aisa.User) bool { return u.ID == id })
+	}
+	at := -1
+	for _, id := range append([]string{pos.Next}, pos.Ahead...) {
+		if id == "" {
+			continue
+		}
+		if k := find(id); k >= 0 {
+			at = k
+			break
+		}
+	}
+	for _, id := range pos.Behind {
+		if k := find(id); k >= 0 {
+			if at < 0 || k+1 < at {
+				at = k + 1
+			}
+			break
+		}
+	}
+	return max(at, 0)
 }
 
 // closed is a done channel for slots that need no read.
@@ -533,34 +743,57 @@ func (f *finder) check(ctx context.Context, u aisa.User) (aisa.Relationship, err
 	return rel, err
 }
 
-// pageFollowers reads the account's whole followers list.
-func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[string]struct{}, error) {
-	set := map[string]struct{}{}
-	cursor := ""
-	seen := map[string]bool{}
+// pageFollowers reads the account's whole followers list. It goes on from
+// the pages an earlier call read when a rate limit, a cancel or a failed
+// read stopped it (kept in the cache for FollowingCacheTTL), and keeps what
+// it read when it stops that way itself, so that under a rate limit tighter
+// than the list every call still gets further.
+func (f *finder) pageFollowers(ctx context.Context, quit <-chan struct{}) (map[string]struct{}, time.Time, error) {
+	p := f.c.Following.takeFollowers(f.name)
+	if p == nil {
+		p = &followersPartial{set: map[string]struct{}{}, cursors: map[string]bool{}}
+	}
+	maxPages := pageBound(f.followersCount)
+	stop := func(err error) (map[string]struct{}, time.Time, error) {
+		if p.pages > 0 {
+			f.c.Following.keepFollowers(f.name, p)
+		}
+		return nil, time.Time{}, err
+	}
 	for {
 		if !f.acquire(ctx, quit) {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return stop(err)
 			}
-			return nil, context.Canceled
+			return stop(context.Canceled)
 		}
-		page, err := f.c.Client.Followers(ctx, f.name, cursor, finderPageSize)
+		page, err := f.c.Client.Followers(ctx, f.name, p.cursor, finderPageSize)
 		f.release()
 		f.progress.page()
 		if err != nil {
-			return nil, err
+			return stop(err)
 		}
+		if p.pages == 0 {
+			p.started = f.c.Following.clock()
+		}
+		before := len(p.set)
 		for _, u := range page.Users {
-			set[u.ID] = struct{}{}
+			p.set[u.ID] = struct{}{}
 		}
 		if !page.HasNextPage {
-			return set, nil
+			return p.set, p.started, nil
 		}
-		seen[cursor] = true
-		cursor = page.NextCursor
-		if seen[cursor] {
-			return nil, &aisa.Error{Kind: aisa.KindBadResponse, Detail: "the followers list gave a page cursor it had given before"}
+		p.pages++
+		if p.empty++; len(p.set) > before {
+			p.empty = 0
+		}
+		if p.empty >= finderEmptyPagesInARow || (maxPages > 0 && p.pages >= maxPages) {
+			return nil, time.Time{}, &listRunsOnError{list: "followers"}
+		}
+		p.cursors[p.cursor] = true
+		p.cursor = page.NextCursor
+		if p.cursors[p.cursor] {
+			return nil, time.Time{}, &aisa.Error{Kind: aisa.KindBadResponse, Detail: "the followers list gave a page cursor it had given before"}
 		}
 	}
 }
@@ -641,49 +874,98 @@ func (p *scanProgress) notify() {
 }
 
 // The cursor is opaque to the agent: the gateway's page cursor, the offset
-// into that page and the absolute index, with the handle it belongs to and
-// a checksum, so that a cut or edited cursor is refused rather than
-// resuming at the wrong place.
+// into that page and the absolute index, the ids that find the place again
+// (the account there, a few after it, the last ones examined), and the
+// handle it belongs to, signed with an HMAC under the caller's AIsa key
+// (aisa.Client.Sign). An edited or cut cursor is refused rather than resuming
+// at the wrong place; so is one made with another key, which binds a cursor
+// to its caller. Every replica that is sent the same key accepts it, with
+// no secret to configure.
 type cursorPayload struct {
-	V int    `json:"v"`
-	U string `json:"u"`
-	C string `json:"c"`
-	O int    `json:"o"`
-	I int    `json:"i"`
-	N string `json:"n,omitempty"`
+	V int      `json:"v"`
+	U string   `json:"u"`
+	C string   `json:"c"`
+	O int      `json:"o"`
+	I int      `json:"i"`
+	N string   `json:"n,omitempty"`
+	A []string `json:"a,omitempty"`
+	B []string `json:"b,omitempty"`
 }
 
-const cursorVersion = 1
+const (
+	cursorVersion = 2
+	cursorPurpose = "xfollow find_x_unfollow_candidates cursor v2"
+	cursorSumLen  = 16 // bytes of the HMAC kept
+)
 
 var cursorHandleRe = regexp.MustCompile(`^[a-z0-9_]{1,15}$`)
 
-func cursorSum(raw []byte) string {
-	h := sha256.Sum256(append([]byte("xfollow find_x_unfollow_candidates cursor\x00"), raw...))
-	return hex.EncodeToString(h[:6])
-}
-
-func encodeScanCursor(username string, pos scanPos) string {
-	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index, N: pos.Next})
-	return base64.RawURLEncoding.EncodeToString(raw) + "." + cursorSum(raw)
-}
-
-func decodeScanCursor(s string) (string, scanPos, error) {
-	bad := invalidArg("cursor is not one this tool returned, or it was cut or changed: pass next_cursor from the previous find_x_unfollow_candidates call unchanged, or leave cursor out to start from the top")
-	if len(s) > finderCursorMaxLen {
-		return "", scanPos{}, bad
+func cursorSum(c *aisa.Client, raw []byte) string {
+	sum := c.Sign(cursorPurpose, raw)
+	if len(sum) < cursorSumLen {
+		return ""
 	}
-	body, sum, ok := strings.Cut(s, ".")
+	return hex.EncodeToString(sum[:cursorSumLen])
+}
+
+func encodeScanCursor(c *aisa.Client, username string, pos scanPos) string {
+	raw, _ := json.Marshal(cursorPayload{V: cursorVersion, U: strings.ToLower(username), C: pos.Cursor, O: pos.Offset, I: pos.Index,
+		N: pos.Next, A: pos.Ahead, B: pos.Behind})
+	return base64.RawURLEncoding.EncodeToString(raw) + "." + cursorSum(c, raw)
+}
+
+// scanCursor is a cursor read but not yet checked against the caller's key.
+type scanCursor struct {
+	raw, sum []byte
+	owner    string
+	pos      scanPos
+}
+
+func errBadCursor() error {
+	return invalidArg("cursor is not one this tool returned, or it was cut or changed: pass next_cursor from the previous find_x_unfollow_candidates call unchanged, or leave cursor out to start from the top")
+}
+
+// parseScanCursor reads a cursor's fields; decodeScanCursor also checks
+// its signature.
+func parseScanCursor(s string) (scanCursor, error) {
+	if len(s) > finderCursorMaxLen {
+		return scanCursor{}, errBadCursor()
+	}
+	body, sumHex, ok := strings.Cut(s, ".")
 	if !ok {
-		return "", scanPos{}, bad
+		return scanCursor{}, errBadCursor()
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || cursorSum(raw) != sum {
-		return "", scanPos{}, bad
+	if err != nil {
+		return scanCursor{}, errBadCursor()
+	}
+	sum, err := hex.DecodeString(sumHex)
+	if err != nil || len(sum) != cursorSumLen {
+		return scanCursor{}, errBadCursor()
 	}
 	var p cursorPayload
 	if json.Unmarshal(raw, &p) != nil || p.V != cursorVersion || !cursorHandleRe.MatchString(p.U) ||
-		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) {
-		return "", scanPos{}, bad
+		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) ||
+		len(p.A) > cursorAhead || len(p.B) > cursorBehind {
+		return scanCursor{}, errBadCursor()
 	}
-	return p.U, scanPos{Cursor: p.C, Offset: p.O, Index: p.I, Next: p.N}, nil
+	for _, id := range append(slices.Clone(p.A), p.B...) {
+		if !idRe.MatchString(id) {
+			return scanCursor{}, errBadCursor()
+		}
+	}
+	return scanCursor{raw: raw, sum: sum, owner: p.U,
+		pos: scanPos{Cursor: p.C, Offset: p.O, Index: p.I, Next: p.N, Ahead: p.A, Behind: p.B}}, nil
+}
+
+func decodeScanCursor(c *aisa.Client, s string) (string, scanPos, error) {
+	sc, err := parseScanCursor(s)
+	if err != nil {
+		return "", scanPos{}, err
+	}
+	want, _ := hex.DecodeString(cursorSum(c, sc.raw))
+	if len(want) == 0 || !hmac.Equal(want, sc.sum) {
+		return "", scanPos{}, errBadCursor()
+	}
+	return sc.owner, sc.pos, nil
 }

@@ -34,6 +34,20 @@ type followingStore struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	scans map[string]*scanState // by scope and lower-case handle (cacheKey)
+	// The followers lists whose paging a rate limit or a cancel stopped,
+	// to go on with, by cacheKey.
+	partial map[string]*followersPartial
+}
+
+// followersPartial is the part of an account's followers list read so far:
+// the ids of its first pages, and the cursor of the next.
+type followersPartial struct {
+	started time.Time // when its first page was read
+	set     map[string]struct{}
+	cursor  string
+	cursors map[string]bool // the page cursors read
+	pages   int             // pages read that had a next one
+	empty   int             // pages in a row with no new id
 }
 
 // NewFollowingCache returns an empty cache on the clock now (time.Now when
@@ -42,7 +56,7 @@ func NewFollowingCache(now func() time.Time) *FollowingCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &FollowingCache{followingStore: &followingStore{now: now, scans: map[string]*scanState{}}}
+	return &FollowingCache{followingStore: &followingStore{now: now, scans: map[string]*scanState{}, partial: map[string]*followersPartial{}}}
 }
 
 // ForKey is the part of the cache that belongs to the caller whose key has
@@ -111,13 +125,38 @@ type scanPos struct {
 	// that resumes here looks for it in the page, so that accounts
 	// unfollowed earlier in the page since do not shift it.
 	Next string
+	// Ahead are the ids after Next in the list (at most cursorAhead), to
+	// find the place by when Next itself has left the followings.
+	Ahead []string
+	// Behind are the ids of the accounts examined just before this
+	// position, the closest first (at most cursorBehind): the place is
+	// right after them, wherever a follow since has pushed them.
+	Behind []string
 }
 
-// place is the position without its anchor, for comparisons.
-func (p scanPos) place() scanPos {
-	p.Next = ""
-	return p
+// How many ids a position keeps on each side of it, to find its place
+// again: enough for the usual changes between two calls, few enough to keep
+// a cursor short.
+const (
+	cursorAhead  = 3
+	cursorBehind = 2
+)
+
+// scanPlace is where a position is, without the ids that find it again:
+// comparable.
+type scanPlace struct {
+	Cursor string
+	Offset int
+	Index  int
+	End    bool
 }
+
+func (p scanPos) place() scanPlace {
+	return scanPlace{Cursor: p.Cursor, Offset: p.Offset, Index: p.Index, End: p.End}
+}
+
+// anchored reports whether the position names accounts to find it by.
+func (p scanPos) anchored() bool { return p.Next != "" || len(p.Ahead) > 0 || len(p.Behind) > 0 }
 
 // scanEntry is one examined following.
 type scanEntry struct {
@@ -148,13 +187,24 @@ type scanState struct {
 	removed   map[string]bool     // unfollowed through this server since
 }
 
-// positionAt is the position of absolute index i, base <= i <= base+len.
+// positionAt is the position of absolute index i, base <= i <= base+len,
+// with the ids on either side of it.
 func (st *scanState) positionAt(i int) scanPos {
-	if i == st.base+len(st.entries) {
-		return st.end
+	k := i - st.base
+	var p scanPos
+	if k == len(st.entries) {
+		p = st.end
+	} else {
+		p, _ = st.implied(i)
+		p.Next = st.entries[k].user.ID
+		for j := k + 1; j < len(st.entries) && len(p.Ahead) < cursorAhead; j++ {
+			p.Ahead = append(p.Ahead, st.entries[j].user.ID)
+		}
 	}
-	p, _ := st.implied(i)
-	p.Next = st.entries[i-st.base].user.ID
+	p.Behind = nil
+	for j := k - 1; j >= 0 && len(p.Behind) < cursorBehind; j-- {
+		p.Behind = append(p.Behind, st.entries[j].user.ID)
+	}
 	return p
 }
 
@@ -174,12 +224,32 @@ func (st *scanState) implied(i int) (scanPos, bool) {
 }
 
 // covers reports whether the state holds pos: a position it passed through
-// or its end.
+// or its end, with the same accounts there. The same page, offset and index
+// can hold other accounts in a state read after unfollows (a newer scan
+// from the top): then the accounts on either side of the place differ from
+// the cursor's, and the state does not cover it.
 func (st *scanState) covers(pos scanPos) bool {
 	if pos.Index < st.base || pos.Index > st.base+len(st.entries) {
 		return false
 	}
-	return st.positionAt(pos.Index).place() == pos.place()
+	at := st.positionAt(pos.Index)
+	if at.place() != pos.place() {
+		return false
+	}
+	checked := false
+	if pos.Next != "" && at.Next != "" {
+		if pos.Next != at.Next {
+			return false
+		}
+		checked = true
+	}
+	if len(pos.Behind) > 0 && len(at.Behind) > 0 {
+		if pos.Behind[0] != at.Behind[0] {
+			return false
+		}
+		checked = true
+	}
+	return checked || !pos.anchored()
 }
 
 // cacheView is a consistent copy of an account's scan state, for one call.
@@ -209,7 +279,7 @@ func (c *FollowingCache) view(account string, pos scanPos) *cacheView {
 	return v
 }
 
-// drop forgets account's scan state (refresh).
+// drop forgets account's scan state (refresh, a follow).
 func (c *FollowingCache) drop(account string) {
 	if c == nil {
 		return
@@ -217,6 +287,73 @@ func (c *FollowingCache) drop(account string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.scans, c.cacheKey(account))
+}
+
+// clock is the cache's time (time.Now without a cache).
+func (c *FollowingCache) clock() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+// takeFollowers hands account's partly read followers list to one call,
+// which owns it from then on, or returns nil. A refresh forgets it
+// (dropFollowers); it expires FollowingCacheTTL after its first page.
+func (c *FollowingCache) takeFollowers(account string) *followersPartial {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := c.cacheKey(account)
+	p := c.partial[key]
+	delete(c.partial, key)
+	if p == nil || c.now().Sub(p.started) >= FollowingCacheTTL {
+		return nil
+	}
+	return p
+}
+
+// keepFollowers keeps a call's partly read followers list for the next.
+func (c *FollowingCache) keepFollowers(account string, p *followersPartial) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, q := range c.partial { // expired ones go
+		if c.now().Sub(q.started) >= FollowingCacheTTL {
+			delete(c.partial, k)
+		}
+	}
+	c.partial[c.cacheKey(account)] = p
+}
+
+// dropFollowers forgets account's partly read followers list (refresh).
+func (c *FollowingCache) dropFollowers(account string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.partial, c.cacheKey(account))
+}
+
+// dropScope forgets every scan state of this scope (this caller's key),
+// whatever the account.
+func (c *FollowingCache) dropScope() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := c.scope + "/"
+	for key := range c.scans {
+		if strings.HasPrefix(key, prefix) {
+			delete(c.scans, key)
+		}
+	}
 }
 
 // scanSegment is what one call read from the gateway: entries from
@@ -228,6 +365,9 @@ type scanSegment struct {
 	positions []scanPos // of each entry
 	end       scanPos
 	followers map[string]struct{}
+	// followersSince is when the first page of followers was read: the
+	// state is trusted for FollowingCacheTTL from then, not from now.
+	followersSince time.Time
 }
 
 // record keeps what a call read. It extends the state the call was served
@@ -246,7 +386,11 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 	case cur != nil && cur == from && cur.end.place() == seg.from.place():
 		cur.add(seg)
 	case cur == nil || seg.from.Index == 0 && cur.base > 0:
-		st := &scanState{username: seg.username, started: c.now(), base: seg.from.Index, end: seg.from,
+		started := c.now()
+		if !seg.followersSince.IsZero() && seg.followersSince.Before(started) {
+			started = seg.followersSince
+		}
+		st := &scanState{username: seg.username, started: started, base: seg.from.Index, end: seg.from,
 			byID: map[string]int{}, removed: map[string]bool{}}
 		st.add(seg)
 		c.scans[key] = st
@@ -257,7 +401,7 @@ func (c *FollowingCache) record(account string, from *scanState, seg scanSegment
 func (st *scanState) add(seg scanSegment) {
 	for i, e := range seg.entries {
 		p := seg.positions[i]
-		if q, ok := st.implied(p.Index); !ok || q != p.place() {
+		if q, ok := st.implied(p.Index); !ok || q.place() != p.place() {
 			st.pages = append(st.pages, pageRef{cursor: p.Cursor, offset: p.Offset, start: p.Index})
 		}
 		st.byID[e.user.ID] = len(st.entries)
@@ -269,6 +413,9 @@ func (st *scanState) add(seg scanSegment) {
 	}
 	if seg.followers != nil && st.followers == nil {
 		st.followers = seg.followers
+		if !seg.followersSince.IsZero() && seg.followersSince.Before(st.started) {
+			st.started = seg.followersSince
+		}
 	}
 }
 
@@ -291,13 +438,19 @@ func (g *Gate) knownFollowing(c *Call, items []*writeItem) []*writeItem {
 // followingChanged keeps the cache true to a write that happened (or may
 // have): an unfollowed id is no longer a verified following nor a
 // candidate, and a follow makes the account's cached followings incomplete.
+//
+// Without --account the server does not know which account the key acts
+// on, so every scan cached for this key may be stale: they are all dropped.
 func (g *Gate) followingChanged(c *Call, kind writeKind, id string) {
-	if g.Account == "" || g.DryRun {
+	if g.DryRun {
 		return
 	}
-	if kind == kindUnfollow {
+	switch {
+	case g.Account == "":
+		c.Following.dropScope()
+	case kind == kindUnfollow:
 		c.Following.Forget(g.Account, id)
-	} else {
+	default:
 		c.Following.drop(g.Account)
 	}
 }

@@ -1,6 +1,7 @@
 package aisa
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -558,5 +559,24 @@ func TestAuthShapes(t *testing.T) {
 	c := newClient(t, g.srv.URL, &waits{})
 	if _, err := c.StartAuth(context.Background(), nil); err == nil {
 		t.Error("a non-https auth_url was accepted")
+	}
+}
+
+func TestSignIsKeyedAndStable(t *testing.T) {
+	a, _ := New(Options{APIKey: "sk-aisa-first-key-000"})
+	b, _ := New(Options{APIKey: "sk-aisa-second-key-00"})
+	data := []byte("state")
+	if !bytes.Equal(a.Sign("p", data), a.WithKey("sk-aisa-first-key-000").Sign("p", data)) {
+		t.Fatal("the same key gives another sum")
+	}
+	if bytes.Equal(a.Sign("p", data), b.Sign("p", data)) || bytes.Equal(a.Sign("p", data), a.Sign("q", data)) {
+		t.Fatal("another key or purpose gives the same sum")
+	}
+	if s := a.Sign("p", data); len(s) != 32 || bytes.Contains(s, []byte("sk-aisa")) {
+		t.Fatalf("sum %x", s)
+	}
+	none, _ := New(Options{})
+	if none.Sign("p", data) != nil {
+		t.Fatal("a client without a key signs")
 	}
 }

@@ -1,6 +1,7 @@
 package aisa
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -20,6 +21,23 @@ func KeyFingerprint(key string) string {
 
 // KeyFingerprint is the fingerprint of the client's key.
 func (c *Client) KeyFingerprint() string { return c.fingerprint }
+
+// Sign returns the HMAC-SHA256 of data under the client's key, purpose
+// keeping one use's sums apart from another's. State the server hands a
+// caller and must recognise later (a scan cursor) is signed with it: the sum
+// binds the state to the key, and so to the caller, without revealing the
+// key, and every replica that is sent the same key computes the same sum.
+// Without a key it returns nil.
+func (c *Client) Sign(purpose string, data []byte) []byte {
+	if c.key == "" {
+		return nil
+	}
+	m := hmac.New(sha256.New, []byte(c.key))
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(data)
+	return m.Sum(nil)
+}
 
 // WithKey returns a client that sends key instead of c's own, sharing c's
 // connections and settings. It is cheap: the remote mode makes one for each
