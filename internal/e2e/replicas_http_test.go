@@ -75,9 +75,11 @@ func TestHTTPReplicasShareOneBudgetOnRedis(t *testing.T) {
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	codes := map[string]map[string]int{} // per caller
-	for k, key := range keys {
+	codes := map[string]map[string]int{} // per caller, filled before any goroutine reads it
+	for _, key := range keys {
 		codes[key] = map[string]int{}
+	}
+	for k, key := range keys {
 		for c := range clients {
 			p := connect(t, front, key, "", nil, &lockedBuffer{})
 			ids := simIDs(100*k+10*c, perClient)
