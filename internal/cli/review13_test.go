@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Review of issue 13: failures a new user meets on the command line.
+
+// A mistyped --help is answered with "did you mean --http?": following the
+// hint starts an HTTP server instead of printing the usage.
+func TestReview13MistypedHelpSuggestsHelpNotHTTP(t *testing.T) {
+	for _, arg := range []string{"--hlep", "--Help", "--HELP", "--halp"} {
+		code, _, errOut := run(t, nil, arg)
+		first := strings.SplitN(errOut, "\n", 2)[0]
+		if code != 2 || strings.Contains(first, "--http") || !strings.Contains(first, "--help") {
+			t.Errorf("%s: exit %d, %q; want a suggestion of --help, not --http", arg, code, first)
+		}
+	}
+}
+
+// -v and `version` are what people type first; neither points at --version.
+func TestReview13VersionSpellingsPointAtVersion(t *testing.T) {
+	for _, args := range [][]string{{"-v"}, {"version"}} {
+		code, out, errOut := run(t, nil, args...)
+		if code == 0 && strings.HasPrefix(out, "xfollow-mcp ") {
+			continue
+		}
+		if !strings.Contains(errOut, "--version") {
+			t.Errorf("%v: exit %d, stderr %q; want the version, or a hint naming --version", args, code, errOut)
+		}
+	}
+}
+
+// A leading ~ is expanded for --journal (hosts run no shell) but not for
+// --protect-file, the other path flag: the same host config style that works
+// for the journal makes the server refuse to start.
+func TestReview13ProtectFileExpandsHomeLikeJournal(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home)
+	if err := os.WriteFile(filepath.Join(home, "protect.txt"), []byte("12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, map[string]string{"AISA_API_KEY": "sk-aisa-x"}, "--protect-file", "~/protect.txt", "tools")
+	if code != 0 {
+		t.Errorf("--protect-file ~/protect.txt: exit %d: %s", code, errOut)
+	}
+}
