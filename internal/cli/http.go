@@ -16,9 +16,10 @@ func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		Logger:         logger,
 	}
-	if a.state != nil {
+	if a.state != nil && !a.cfg.ReadOnly {
 		// With --state, a replica whose store does not answer refuses every
-		// write: /healthz says so, so a balancer can route around it.
+		// write: /healthz says so, so a balancer can route around it. A
+		// read-only replica writes nothing and needs no store.
 		o.Checks = map[string]func(context.Context) error{"state_store": a.state.Ping}
 	}
 	err := httpserver.Serve(ctx, a.server, o)

@@ -254,6 +254,11 @@ func (p *Parser) Config() (Config, error) {
 	}
 	if msg := checkStateURL(c.State); msg != "" {
 		errs = append(errs, p.stateError(msg))
+	} else if c.State != "" && c.MaxUnfollowsPer15m == 0 && c.MaxUnfollowsPerDay == 0 {
+		// A replica with no limit would leave no trace in the shared
+		// windows, and the limited replicas would let their whole budget
+		// through on top of its unfollows.
+		errs = append(errs, p.stateError("keeps the unfollow budget shared, but both --max-unfollows-per-15m and --max-unfollows-per-day are 0 (no limit): set a limit (the same on every replica), or leave --state out"))
 	}
 	if c.Workers < 1 || c.Workers > 100 {
 		errs = append(errs, p.valueError("workers", "must be a whole number from 1 to 100"))

@@ -14,8 +14,8 @@ func RedactURL(raw string) string {
 		return ""
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "(not shown: it does not parse, and may hold a password)"
+	if err != nil || strings.Contains(raw, "@") && u.User == nil || strings.Contains(u.Host+u.Path+u.Fragment+u.RawQuery, "@") {
+		return "(not shown: it does not parse as redis://[user:password@]host:port/db, and may hold a password)"
 	}
 	return u.Redacted()
 }
@@ -41,6 +41,9 @@ func checkStateURL(raw string) string {
 	}
 	if u.Hostname() == "" {
 		return "names no host; " + want
+	}
+	if strings.Contains(raw, "@") && u.User == nil || strings.Contains(u.Host+u.Path+u.Fragment+u.RawQuery, "@") {
+		return "does not parse as a URL with a password: URL-encode any / ? # @ : in the user name or password (for example / as %2F); " + want
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,18 @@ local key = KEYS[1]
 local mode = ARGV[1]
 local n = tonumber(ARGV[2])
 local retention = tonumber(ARGV[4])
+if mode == 'probe' then
+  -- A health check: the store must take the script's writes.
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('ZREM', key, ARGV[3])
+  return {1, now}
+end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - retention)
+if mode == 'reserve' then
+  -- The retry of a reserve whose reply was lost: the event is already in.
+  local at = redis.call('ZSCORE', key, ARGV[3])
+  if at then return {1, tonumber(at)} end
+end
 local counts = {2}
 local worst, worstwait = 0, 0
 local w = 0
@@ -112,6 +124,9 @@ type RedisBudget struct {
 // ParseStateURL checks a redis:// or rediss:// URL. Its errors never repeat
 // the URL, which may hold a password.
 func ParseStateURL(raw string) (*redis.Options, error) {
+	if hidesPassword(raw) {
+		return nil, errors.New("the URL does not parse as redis://[user:password@]host:port/db: URL-encode any / ? # @ : in the user name or password (for example / as %2F)")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
@@ -128,12 +143,32 @@ func ParseStateURL(raw string) (*redis.Options, error) {
 	}
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
-		// go-redis's own checks (database number, options) name only the
-		// part at fault, but the URL parser it calls first would repeat the
-		// whole URL; that case was caught above.
+		// go-redis's message quotes the part at fault (the path, the port);
+		// a password typed without encoding could have ended up there, but
+		// hidesPassword refused that case above.
 		return nil, err
 	}
 	return opts, nil
+}
+
+// hidesPassword reports whether raw has an @ that the URL parser would not
+// read as ending the user info: a password with an unencoded / ? or # in it
+// splits the URL elsewhere, so the password would end up in the host, the
+// path or the fragment, and then in any message that quotes them.
+func hidesPassword(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return strings.Contains(raw, "@")
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return false
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 && i < at {
+		return true
+	}
+	u, err := url.Parse(raw)
+	return err != nil || u.User == nil
 }
 
 // NewRedisBudget makes the shared budget on the store at rawURL. It does not
@@ -195,15 +230,13 @@ func (b *RedisBudget) Where() string { return b.where }
 // Windows returns the configured windows.
 func (b *RedisBudget) Windows() []Window { return b.windows }
 
-// Ping reports whether the store answers, within a short timeout.
+// Ping reports whether the store answers the way a write needs it to: it
+// runs the budget script, adding and removing a probe event, so a store
+// that answers PING but refuses the script's writes (a read-only replica
+// after a failover, a user without EVALSHA) is down too.
 func (b *RedisBudget) Ping(ctx context.Context) error {
-	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	if err := b.rdb.Ping(opCtx).Err(); err != nil {
-		return b.fail(ctx, err)
-	}
-	b.up()
-	return nil
+	_, err := b.run(ctx, "healthz", "probe", 0, "healthz-probe")
+	return err
 }
 
 func (b *RedisBudget) limited() bool {
