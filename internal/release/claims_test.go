@@ -12,12 +12,12 @@ import (
 	"unicode"
 )
 
-// Review of issue 13: release-engineering failures.
+// What the release files and README promise about each other.
 
-// The archives are meant to be "named as uname reports". On Linux arm64,
-// `uname -m` says aarch64, so curl .../xfollow-mcp_$(uname -s)_$(uname -m).tar.gz
-// is a 404 there (it works on the other three unix targets).
-func TestReview13ArchiveNamesMatchUname(t *testing.T) {
+// The archives are named as `uname -s` and `uname -m` name the machine, so
+// curl .../xfollow-mcp_$(uname -s)_$(uname -m).tar.gz fetches the right one:
+// arm64 is aarch64 on Linux and arm64 on macOS.
+func TestArchiveNamesMatchUname(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, ".goreleaser.yaml"))
 	if err != nil {
 		t.Fatal(err)
