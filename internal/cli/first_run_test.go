@@ -34,10 +34,9 @@ func TestReview13VersionSpellingsPointAtVersion(t *testing.T) {
 	}
 }
 
-// A leading ~ is expanded for --journal (hosts run no shell) but not for
-// --protect-file, the other path flag: the same host config style that works
-// for the journal makes the server refuse to start.
-func TestReview13ProtectFileExpandsHomeLikeJournal(t *testing.T) {
+// A leading ~ (or $HOME, ${HOME}) in --protect-file is expanded as it is in
+// --journal: hosts start the server without a shell to expand it.
+func TestProtectFileExpandsHomeLikeJournal(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("USERPROFILE", home)
