@@ -129,6 +129,8 @@ func Run(ctx context.Context, p IO) int {
 		}
 		// The person runs undo by hand: there is nobody to confirm to.
 		cfg.Confirm = false
+	case "version":
+		return usageErr(p, "unknown command \"version\"; did you mean --version?")
 	default:
 		return usageErr(p, "unknown command %q", cmd)
 	}

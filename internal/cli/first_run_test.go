@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// Review of issue 13: failures a new user meets on the command line.
+// What a new user meets first on the command line.
 
-// A mistyped --help is answered with "did you mean --http?": following the
-// hint starts an HTTP server instead of printing the usage.
-func TestReview13MistypedHelpSuggestsHelpNotHTTP(t *testing.T) {
+// A mistyped --help suggests --help, never --http (following that hint would
+// start an HTTP server instead of printing the usage).
+func TestMistypedHelpSuggestsHelpNotHTTP(t *testing.T) {
 	for _, arg := range []string{"--hlep", "--Help", "--HELP", "--halp"} {
 		code, _, errOut := run(t, nil, arg)
 		first := strings.SplitN(errOut, "\n", 2)[0]
@@ -21,8 +21,9 @@ func TestReview13MistypedHelpSuggestsHelpNotHTTP(t *testing.T) {
 	}
 }
 
-// -v and `version` are what people type first; neither points at --version.
-func TestReview13VersionSpellingsPointAtVersion(t *testing.T) {
+// -v and `version`, what people type first, print the version or point at
+// --version.
+func TestVersionSpellingsPointAtVersion(t *testing.T) {
 	for _, args := range [][]string{{"-v"}, {"version"}} {
 		code, out, errOut := run(t, nil, args...)
 		if code == 0 && strings.HasPrefix(out, "xfollow-mcp ") {
