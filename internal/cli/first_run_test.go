@@ -49,3 +49,22 @@ func TestProtectFileExpandsHomeLikeJournal(t *testing.T) {
 		t.Errorf("--protect-file ~/protect.txt: exit %d: %s", code, errOut)
 	}
 }
+
+// A --journal in a folder that does not exist is refused, and the error says
+// to create the folder.
+func TestJournalInMissingFolderSaysCreateIt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	code, _, errOut := run(t, map[string]string{"AISA_API_KEY": "sk-aisa-x"}, "--journal", filepath.Join(dir, "j.jsonl"), "tools")
+	if code == 0 {
+		t.Fatalf("exit 0 with a journal in a missing folder")
+	}
+	if !strings.Contains(errOut, "create the folder "+dir+" first") {
+		t.Errorf("exit %d, stderr %q; want it to say to create the folder", code, errOut)
+	}
+	if strings.Contains(errOut, "sk-aisa-x") {
+		t.Errorf("stderr shows the key: %q", errOut)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("the folder was created")
+	}
+}
