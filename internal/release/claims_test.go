@@ -168,3 +168,22 @@ func TestBundleBuildNeedsOnlyTheNodeItClaims(t *testing.T) {
 		t.Errorf("%s, with npm_config_engine_strict=true: %v\n%s", line[1], err, out)
 	}
 }
+
+// The bundle puts no xfollow-mcp on the PATH, so the manifest's description
+// says what runs undo: the release binary or the bundled one, with the key in
+// AISA_API_KEY.
+func TestManifestSaysWhatRunsUndo(t *testing.T) {
+	var m struct {
+		LongDescription string `json:"long_description"`
+	}
+	readJSON(t, "manifest.json", &m)
+	d := m.LongDescription
+	if !strings.Contains(d, "xfollow-mcp undo") {
+		t.Skip("the description does not mention undo")
+	}
+	for _, want := range []string{"release binary", "bundled one", "AISA_API_KEY"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("long_description tells bundle users to run xfollow-mcp undo but does not mention %q", want)
+		}
+	}
+}
