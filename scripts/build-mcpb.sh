@@ -5,6 +5,12 @@
 # `mcpb validate` and packed with `mcpb pack` (@anthropic-ai/mcpb, pinned in
 # package-lock.json and installed with npm when missing).
 #
+# Needs Node.js 18 or newer, the packer's own requirement (this project builds
+# on Node 20). `npm install` also installs the MCP Inspector, which declares
+# Node 22.19 or newer: on an older Node npm may print engine warnings for it,
+# which the build does not use, and --engine-strict=false keeps an
+# engine-strict npm config from stopping the install.
+#
 # Usage: bash scripts/build-mcpb.sh [--all] [--out DIR] [--release-version V]
 #   (default)            a bundle for this machine's OS and CPU
 #   --all                one bundle for every platform (what a release ships):
@@ -47,7 +53,7 @@ manifest_version=$(node -p 'require("./manifest.json").version')
 mcpb=node_modules/.bin/mcpb
 if [ ! -x "$mcpb" ]; then
   echo "installing the pinned npm packages (npm install)"
-  npm install --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error --engine-strict=false
 fi
 [ -x "$mcpb" ] || fail "npm install did not provide $mcpb"
 

@@ -12,7 +12,6 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -90,7 +89,7 @@ func Run(ctx context.Context, p IO) int {
 		fmt.Fprintln(p.Stderr, usageHint)
 		return 2
 	}
-	cfg.Journal = expandHome(cfg.Journal, os.UserHomeDir)
+	cfg.Journal = config.ExpandHome(cfg.Journal, os.UserHomeDir)
 	cmd := ""
 	if len(pos) > 0 {
 		cmd = pos[0]
@@ -130,6 +129,8 @@ func Run(ctx context.Context, p IO) int {
 		}
 		// The person runs undo by hand: there is nobody to confirm to.
 		cfg.Confirm = false
+	case "version":
+		return usageErr(p, "unknown command \"version\"; did you mean --version?")
 	default:
 		return usageErr(p, "unknown command %q", cmd)
 	}
@@ -154,26 +155,6 @@ func Run(ctx context.Context, p IO) int {
 		return app.undo(ctx, p, parser.UndoSince(), parser.UndoKeyFingerprint())
 	}
 	return app.serve(ctx, p, logger)
-}
-
-// expandHome replaces a leading ~, $HOME or ${HOME} in a path with the home
-// folder. Hosts are meant to substitute ${HOME} in an MCP bundle's default
-// values, but the reference implementation (@anthropic-ai/mcpb's
-// getMcpConfigForManifest) passes a default such as
-// "${HOME}/.xfollow-journal.jsonl" through unchanged, and no shell is there
-// to expand it.
-func expandHome(path string, home func() (string, error)) string {
-	for _, prefix := range []string{"${HOME}", "$HOME", "~"} {
-		rest, ok := strings.CutPrefix(path, prefix)
-		if !ok || (rest != "" && rest[0] != '/' && rest[0] != '\\') {
-			continue
-		}
-		if h, err := home(); err == nil && h != "" {
-			return filepath.Join(h, rest)
-		}
-		return path
-	}
-	return path
 }
 
 func usageErr(p IO, format string, a ...any) int {

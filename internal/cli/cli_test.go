@@ -228,7 +228,7 @@ func TestExpandHome(t *testing.T) {
 		"$HOMEWORK/j":                    "$HOMEWORK/j",
 		"":                               "",
 	} {
-		if got := expandHome(in, home); got != want {
+		if got := config.ExpandHome(in, home); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
 	}

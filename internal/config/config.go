@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -279,6 +280,7 @@ func (p *Parser) Config() (Config, error) {
 	}
 	c.Protect = ids
 	if c.ProtectFile != "" {
+		c.ProtectFile = ExpandHome(c.ProtectFile, os.UserHomeDir)
 		fileIDs, err := ReadProtectFile(c.ProtectFile)
 		if err != nil {
 			errs = append(errs, err)
@@ -404,4 +406,24 @@ func usage(name string) string {
 		}
 	}
 	return ""
+}
+
+// ExpandHome replaces a leading ~, $HOME or ${HOME} in a path with the home
+// folder. Hosts are meant to substitute ${HOME} in an MCP bundle's default
+// values, but the reference implementation (@anthropic-ai/mcpb's
+// getMcpConfigForManifest) passes a default such as
+// "${HOME}/.xfollow-journal.jsonl" through unchanged, and no shell is there
+// to expand it. It serves every path setting: --journal and --protect-file.
+func ExpandHome(path string, home func() (string, error)) string {
+	for _, prefix := range []string{"${HOME}", "$HOME", "~"} {
+		rest, ok := strings.CutPrefix(path, prefix)
+		if !ok || (rest != "" && rest[0] != '/' && rest[0] != '\\') {
+			continue
+		}
+		if h, err := home(); err == nil && h != "" {
+			return filepath.Join(h, rest)
+		}
+		return path
+	}
+	return path
 }

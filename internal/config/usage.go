@@ -147,48 +147,61 @@ func (p *Parser) noSuchFlag(name string) string {
 	case strings.Contains(bare, "url") || strings.Contains(bare, "gateway"):
 		return "no such flag: the gateway's base URL is read from the environment variable " + EnvBaseURL
 	}
+	if bare == "v" {
+		return "no such flag; did you mean --version?"
+	}
 	if s := p.closest(bare); s != "" {
 		return "no such flag; did you mean --" + s + "?"
 	}
 	return "no such flag"
 }
 
-// closest is the defined flag nearest to name: the same letters once
-// dashes and underscores are dropped, or at most two edits away.
+// closest is the flag nearest to name, ignoring case: the same letters once
+// dashes and underscores are dropped, or at most two edits away (a swap of
+// two neighbouring letters is one edit). help is a candidate too, first, so
+// that --hlep or --HELP suggests --help and not --http.
 func (p *Parser) closest(name string) string {
 	norm := func(s string) string { return strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(s)) }
+	lname := strings.ToLower(name)
+	names := []string{"help"}
+	p.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	best, bestDist := "", 3
-	p.fs.VisitAll(func(f *flag.Flag) {
-		if norm(f.Name) == norm(name) {
-			best, bestDist = f.Name, 0
-			return
+	for _, n := range names {
+		if norm(n) == norm(name) {
+			return n
 		}
-		if d := editDistance(f.Name, name); d < bestDist {
-			best, bestDist = f.Name, d
+		if d := editDistance(strings.ToLower(n), lname); d < bestDist {
+			best, bestDist = n, d
 		}
-	})
+	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b.
+// editDistance is the edit distance between a and b (optimal string
+// alignment): insertions, deletions, substitutions and swaps of two
+// neighbouring letters each count one.
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 // PrintFlags writes one entry per flag, in the order of Flags and then any

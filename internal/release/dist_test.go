@@ -39,7 +39,7 @@ func TestReleaseRehearsal(t *testing.T) {
 
 	archives := map[string]string{ // archive -> binary inside
 		"xfollow-mcp_Linux_x86_64.tar.gz":  "xfollow-mcp",
-		"xfollow-mcp_Linux_arm64.tar.gz":   "xfollow-mcp",
+		"xfollow-mcp_Linux_aarch64.tar.gz": "xfollow-mcp",
 		"xfollow-mcp_Darwin_x86_64.tar.gz": "xfollow-mcp",
 		"xfollow-mcp_Darwin_arm64.tar.gz":  "xfollow-mcp",
 		"xfollow-mcp_Windows_x86_64.zip":   "xfollow-mcp.exe",

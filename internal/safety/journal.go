@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -138,6 +139,10 @@ func fileKind(m os.FileMode) string {
 func OpenJournal(path string) (*Journal, error) {
 	f, err := openRegular(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// The file is created on first use; its folder is not.
+			return nil, fmt.Errorf("journal %s cannot be opened for appending: %v; create the folder %s first", path, causeOf(err), filepath.Dir(path))
+		}
 		return nil, fmt.Errorf("journal %s cannot be opened for appending: %v", path, causeOf(err))
 	}
 	j := &Journal{f: f, path: path, now: time.Now}
