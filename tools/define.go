@@ -52,9 +52,16 @@ type Call struct {
 	*Deps
 	Tool    string
 	Request mcp.CallToolRequest
-	// Args are the validated arguments re-encoded canonically (struct field
-	// order, no unknown keys): what a confirmation is bound to.
-	Args []byte
+	// input is the validated arguments, encoded by CanonicalArgs only when
+	// a confirmation needs them.
+	input any
+}
+
+// CanonicalArgs are the validated arguments re-encoded canonically (struct
+// field order, no unknown keys): what a confirmation is bound to.
+func (c *Call) CanonicalArgs() []byte {
+	b, _ := json.Marshal(c.input)
+	return b
 }
 
 // argsValidator is implemented by every tool's input struct: checks that a
@@ -178,7 +185,7 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 			if err != nil {
 				return errorResult(err), nil
 			}
-			call.Args, _ = json.Marshal(in)
+			call.input = in
 			out, err := run(ctx, call, in)
 			if err != nil {
 				var ask *needInput

@@ -225,7 +225,7 @@ func (g *Gate) approval(c *Call) (*confirmState, mcp.ElicitationResponseAction) 
 	if ans == nil {
 		return nil, ""
 	}
-	st := g.confirm.verify(p.RequestState, c.Tool, c.Args, c.Client.KeyFingerprint())
+	st := g.confirm.verify(p.RequestState, c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint())
 	if st == nil {
 		c.Logger.Warn("a confirmation answer came without a valid request state from this server; it was ignored", "tool", c.Tool)
 		return nil, ""
@@ -291,7 +291,7 @@ func (g *Gate) ask(ctx context.Context, c *Call, kind writeKind, items, checked 
 		Message:         msg,
 		RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{}},
 	}
-	state := g.confirm.mint(c.Tool, c.Args, c.Client.KeyFingerprint(), checked)
+	state := g.confirm.mint(c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint(), checked)
 	return &needInput{result: server.NewInputRequestBuilder(state).Elicit(confirmKey, params).ToolResult()}
 }
 

@@ -207,12 +207,6 @@ func countLines(r io.Reader) (int, error) {
 	}
 }
 
-// Path is the journal's file name.
-func (j *Journal) Path() string { return j.path }
-
-// SetClock replaces the journal's clock (tests).
-func (j *Journal) SetClock(now func() time.Time) { j.now = now }
-
 // NewCallID returns a fresh id that ties an intent to its outcome.
 func NewCallID() string {
 	b := make([]byte, 8)
