@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -898,7 +897,11 @@ const (
 	cursorSumLen  = 16 // bytes of the HMAC kept
 )
 
-var cursorHandleRe = regexp.MustCompile(`^[a-z0-9_]{1,15}$`)
+// isCursorHandle reports whether v is a handle as a cursor records it: 1 to
+// 15 of a-z, 0-9 and _ (^[a-z0-9_]{1,15}$).
+func isCursorHandle(v string) bool {
+	return len(v) <= 15 && isHandleChars(v) && strings.ToLower(v) == v
+}
 
 func cursorSum(c *aisa.Client, raw []byte) string {
 	sum := c.Sign(cursorPurpose, raw)
@@ -944,13 +947,13 @@ func parseScanCursor(s string) (scanCursor, error) {
 		return scanCursor{}, errBadCursor()
 	}
 	var p cursorPayload
-	if json.Unmarshal(raw, &p) != nil || p.V != cursorVersion || !cursorHandleRe.MatchString(p.U) ||
-		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !idRe.MatchString(p.N)) ||
+	if json.Unmarshal(raw, &p) != nil || p.V != cursorVersion || !isCursorHandle(p.U) ||
+		p.O < 0 || p.O > 100_000 || p.I < 0 || p.I > 100_000_000 || len(p.C) > 1024 || (p.N != "" && !isID(p.N)) ||
 		len(p.A) > cursorAhead || len(p.B) > cursorBehind {
 		return scanCursor{}, errBadCursor()
 	}
 	for _, id := range append(slices.Clone(p.A), p.B...) {
-		if !idRe.MatchString(id) {
+		if !isID(id) {
 			return scanCursor{}, errBadCursor()
 		}
 	}

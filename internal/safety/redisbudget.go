@@ -49,7 +49,12 @@ const redisOpTimeout = 2 * time.Second
 // {0, window number from 1, wait in ms} naming the full window that frees
 // room last (as Budget.check does), and
 // {2, count in window 1, count in window 2, …} in remaining mode.
-var budgetScript = redis.NewScript(`
+//
+// It is made on first use: hashing it at start cost every process tens of
+// microseconds, with or without --state.
+var budgetScript = sync.OnceValue(func() *redis.Script { return redis.NewScript(budgetScriptSource) })
+
+const budgetScriptSource = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -106,7 +111,7 @@ if mode == 'reserve' then
   redis.call('PEXPIRE', key, retention)
 end
 return {1, now}
-`)
+`
 
 // RedisBudget is the shared Limiter: every window of every fingerprint is
 // a sorted set in Redis, so every replica pointed at the same store sees
@@ -257,7 +262,7 @@ func (b *RedisBudget) run(ctx context.Context, fp, mode string, n int, member st
 	}
 	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	reply, err := budgetScript.Run(opCtx, b.rdb, []string{RedisKeyPrefix + fp}, args...).Int64Slice()
+	reply, err := budgetScript().Run(opCtx, b.rdb, []string{RedisKeyPrefix + fp}, args...).Int64Slice()
 	if err != nil {
 		return nil, b.fail(ctx, err)
 	}

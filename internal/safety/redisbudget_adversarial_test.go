@@ -120,7 +120,7 @@ func TestLostReplyOnLastSlotStillGrantsIt(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	{ // the script is cached (as after any earlier call), so EVALSHA runs it
 		admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		if err := budgetScript.Load(context.Background(), admin).Err(); err != nil {
+		if err := budgetScript().Load(context.Background(), admin).Err(); err != nil {
 			t.Fatal(err)
 		}
 		_ = admin.Close()
