@@ -21,16 +21,13 @@ const stopGrace = 15 * time.Second
 var version string
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		// The first signal asks every mode to stop; a second one ends the
-		// process at once, and so does a stop that takes too long.
-		stop()
-		time.Sleep(stopGrace)
-		fmt.Fprintf(os.Stderr, "xfollow-mcp: did not stop within %s of the signal; exiting\n", stopGrace)
-		os.Exit(1)
-	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	// Signals are set up off the start's path: the runtime starts a thread
+	// of its own to receive them, which was a fortieth of a cold start
+	// (bench/notes.md). Until it is in place a signal has its default
+	// action, as it has before main runs: the process ends, having done
+	// nothing.
+	go stopOnSignal(cancel)
 	code := cli.Run(ctx, cli.IO{
 		Args:    os.Args[1:],
 		Stdin:   os.Stdin,
@@ -39,6 +36,21 @@ func main() {
 		Getenv:  os.Getenv,
 		Version: version,
 	})
-	stop()
+	cancel()
 	os.Exit(code)
+}
+
+// stopOnSignal cancels the run at the first SIGINT or SIGTERM, which asks
+// every mode to stop. A second one ends the process at once (the signal's
+// default action, back once it is no longer caught), and so does a stop that
+// takes too long.
+func stopOnSignal(cancel context.CancelFunc) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	signal.Stop(sig)
+	cancel()
+	time.Sleep(stopGrace)
+	fmt.Fprintf(os.Stderr, "xfollow-mcp: did not stop within %s of the signal; exiting\n", stopGrace)
+	os.Exit(1)
 }
