@@ -275,9 +275,10 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 			return in, invalidArg("%s is null: send %s, or leave it out if it is optional", k, fieldHelp(k))
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	// Every member is one of the input's own (checked above, by exact name),
+	// and trimmed is one JSON value (the parse above refused anything else),
+	// so a plain Unmarshal reads it as a strict decoder would, without one.
+	if err := json.Unmarshal(trimmed, &in); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			field := te.Field
