@@ -9,22 +9,30 @@ import (
 )
 
 // logSink is the process's stderr. When stderr is a pipe or a socket (an
-// MCP host reading the server's log), the log's info and debug lines are
-// handed to a goroutine that writes them after the answer to the call that
-// logged them has gone out, in one write for all that are waiting, instead
-// of one write(2) per line on the call's path before its answer. Everything
-// else written to it, and every log line at warn or above, is written at
-// once, after whatever waits, so the order of lines is kept. On a terminal
-// or a file, or in tests, every line is written at once.
+// MCP host reading the server's log), the log's info and debug records are
+// handed to a goroutine that formats and writes them after the answer to the
+// call that logged them has gone out, in one write for all that are waiting,
+// instead of being formatted and written on the call's path before its
+// answer. Everything else written to it, and every log line at warn or above,
+// is written at once, after whatever waits, so the order of lines is kept. On
+// a terminal or a file, or in tests, every line is written at once.
 type logSink struct {
-	w      io.Writer
-	wmu    sync.Mutex // held while writing to w
-	mu     sync.Mutex // guards buf, spare, closed and sends on kick
-	buf    []byte
-	spare  []byte
-	closed bool
-	kick   chan struct{} // nil: not batching
-	done   chan struct{}
+	w       io.Writer
+	wmu     sync.Mutex // held while formatting waiting records and writing to w
+	mu      sync.Mutex // guards pending, buf, spare, closed and sends on kick
+	pending []pendingRecord
+	buf     []byte
+	spare   []byte
+	closed  bool
+	kick    chan struct{} // nil: not batching
+	done    chan struct{}
+}
+
+// pendingRecord is a record waiting for the goroutine, with the handler
+// (attributes and groups applied) that formats it into buf.
+type pendingRecord struct {
+	h slog.Handler
+	r slog.Record
 }
 
 func newLogSink(w io.Writer) *logSink {
@@ -47,8 +55,16 @@ func (s *logSink) loop() {
 	}
 }
 
-// flushLocked writes what waits; wmu is held.
+// flushLocked formats the waiting records and writes them, with whatever
+// else waits; wmu is held, so records are formatted in the order they came.
 func (s *logSink) flushLocked() error {
+	s.mu.Lock()
+	recs := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, p := range recs {
+		_ = p.h.Handle(context.Background(), p.r) // into buf, through bufWriter
+	}
 	s.mu.Lock()
 	out := s.buf
 	s.buf, s.spare = s.spare[:0], nil
@@ -78,24 +94,24 @@ func (s *logSink) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// later queues p for the writer goroutine (or writes it at once when not
-// batching).
-func (s *logSink) later(p []byte) (int, error) {
-	if s.kick == nil {
-		return s.Write(p)
-	}
+// later queues r, to be formatted by h, for the goroutine; after Close it
+// is formatted and written at once.
+func (s *logSink) later(h slog.Handler, r slog.Record) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return s.Write(p)
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		_ = h.Handle(context.Background(), r)
+		return s.flushLocked()
 	}
-	s.buf = append(s.buf, p...)
+	s.pending = append(s.pending, pendingRecord{h: h, r: r.Clone()})
 	select {
 	case s.kick <- struct{}{}:
 	default: // a flush is already due
 	}
 	s.mu.Unlock()
-	return len(p), nil
+	return nil
 }
 
 // Close writes whatever waits and stops the writer goroutine.
@@ -115,15 +131,45 @@ func (s *logSink) Close() error {
 	return s.flushLocked()
 }
 
-type laterWriter struct{ s *logSink }
+// bufWriter appends a formatted line to what waits to be written.
+type bufWriter struct{ s *logSink }
 
-func (l laterWriter) Write(p []byte) (int, error) { return l.s.later(p) }
+func (b bufWriter) Write(p []byte) (int, error) {
+	b.s.mu.Lock()
+	b.s.buf = append(b.s.buf, p...)
+	b.s.mu.Unlock()
+	return len(p), nil
+}
 
-// handler is the log's handler: text lines, those below warn written by the
-// goroutine, stamped in UTC.
+// handler is the log's handler: text lines stamped in UTC; when batching,
+// those below warn formatted and written by the goroutine.
 func (s *logSink) handler(level slog.Leveler) slog.Handler {
 	o := &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}
-	return levelSplit{low: slog.NewTextHandler(laterWriter{s}, o), high: slog.NewTextHandler(s, o)}
+	high := slog.NewTextHandler(s, o)
+	if s.kick == nil {
+		return high
+	}
+	return levelSplit{low: deferred{s: s, h: slog.NewTextHandler(bufWriter{s}, o)}, high: high}
+}
+
+// deferred hands records to the sink's goroutine to format later. The values
+// logged are strings, numbers, durations and errors, which do not change
+// after the call that logs them.
+type deferred struct {
+	s *logSink
+	h slog.Handler
+}
+
+func (d deferred) Enabled(ctx context.Context, l slog.Level) bool { return d.h.Enabled(ctx, l) }
+
+func (d deferred) Handle(_ context.Context, r slog.Record) error { return d.s.later(d.h, r) }
+
+func (d deferred) WithAttrs(as []slog.Attr) slog.Handler {
+	return deferred{s: d.s, h: d.h.WithAttrs(as)}
+}
+
+func (d deferred) WithGroup(name string) slog.Handler {
+	return deferred{s: d.s, h: d.h.WithGroup(name)}
 }
 
 // levelSplit sends records below warn to low and the rest to high.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -69,5 +70,43 @@ func TestLogLinesAreStampedInUTC(t *testing.T) {
 	f := strings.Fields(buf.String())
 	if len(f) == 0 || !strings.HasPrefix(f[0], "time=") || !strings.HasSuffix(f[0], "Z") {
 		t.Fatalf("not a UTC stamp: %q", buf.String())
+	}
+}
+
+// A record handed to the goroutine is formatted later: what it says must be
+// what was logged, attributes and groups included, and a record logged while
+// the sink closes is neither lost nor a deadlock.
+func TestLogSinkFormatsWaitingRecordsAsLogged(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sink := newLogSink(w)
+	log := slog.New(sink.handler(slog.LevelInfo)).With("server", "x").WithGroup("g")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			log.Info("call", "n", i)
+		}
+	}()
+	<-done
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 200 {
+		t.Fatalf("%d lines, want 200:\n%s", len(lines), out)
+	}
+	for i, line := range lines {
+		if want := fmt.Sprintf("msg=call server=x g.n=%d", i); !strings.HasSuffix(line, want) {
+			t.Fatalf("line %d is %q, want it to end %q", i, line, want)
+		}
 	}
 }
