@@ -55,9 +55,9 @@ func (s *logSink) loop() {
 	}
 }
 
-// flushLocked formats the waiting records and writes them, with whatever
-// else waits; wmu is held, so records are formatted in the order they came.
-func (s *logSink) flushLocked() error {
+// formatLocked formats the waiting records into buf; wmu is held, so
+// records are formatted in the order they came.
+func (s *logSink) formatLocked() {
 	s.mu.Lock()
 	recs := s.pending
 	s.pending = nil
@@ -65,6 +65,12 @@ func (s *logSink) flushLocked() error {
 	for _, p := range recs {
 		_ = p.h.Handle(context.Background(), p.r) // into buf, through bufWriter
 	}
+}
+
+// flushLocked formats the waiting records and writes them, with whatever
+// else waits; wmu is held.
+func (s *logSink) flushLocked() error {
+	s.formatLocked()
 	s.mu.Lock()
 	out := s.buf
 	s.buf, s.spare = s.spare[:0], nil
@@ -95,13 +101,15 @@ func (s *logSink) Write(p []byte) (int, error) {
 }
 
 // later queues r, to be formatted by h, for the goroutine; after Close it
-// is formatted and written at once.
+// is formatted and written at once, after the records that wait: one logged
+// while Close runs must not overtake one the goroutine has not formatted.
 func (s *logSink) later(h slog.Handler, r slog.Record) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
+		s.formatLocked()
 		_ = h.Handle(context.Background(), r)
 		return s.flushLocked()
 	}
