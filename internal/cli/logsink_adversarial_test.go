@@ -83,6 +83,39 @@ func TestLogSinkKeepsOrderForALineLoggedDuringClose(t *testing.T) {
 	}
 }
 
+// counter is a LogValuer whose value changes after it is logged.
+type counter struct{ n *int }
+
+func (c counter) LogValue() slog.Value { return slog.IntValue(*c.n) }
+
+// A waiting record is formatted later, but it must say what it would have
+// said had it been formatted when it was logged: a LogValuer is resolved,
+// and a slice or pointer read, as they were at the call.
+func TestLogSinkFormatsValuesAsTheyWereWhenLogged(t *testing.T) {
+	var out syncBuf
+	sink, start := heldSink(&out)
+	log := slog.New(sink.handler(slog.LevelInfo))
+	n := 1
+	ids := []string{"1", "2"}
+	type state struct{ Step string }
+	st := &state{Step: "before"}
+	err := &mutableErr{msg: "before"}
+	log.Info("logged", "n", counter{&n}, "ids", ids, "state", st, "err", err, slog.Group("g", "n", counter{&n}))
+	n, ids[0], st.Step, err.msg = 2, "9", "after", "after"
+	start()
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := `msg=logged n=1 ids="[1 2]" state=&{Step:before} err=before g.n=1`
+	if got := out.String(); !strings.Contains(got, want) {
+		t.Fatalf("line\n%s\nwant it to hold\n%s", got, want)
+	}
+}
+
+type mutableErr struct{ msg string }
+
+func (e *mutableErr) Error() string { return e.msg }
+
 // The same calls through a batching sink and through one that writes at
 // once give the same text, byte for byte, whatever chain of With and
 // WithGroup the logger was built with.
@@ -305,5 +338,39 @@ func TestLogSinkWithABlockingThenFailingWriter(t *testing.T) {
 	log.Warn("e")
 	if _, err := sink.Write([]byte("f\n")); err == nil {
 		t.Fatal("a failing write reported no error")
+	}
+}
+
+// chattyErr logs, through the same logger, when it is formatted.
+type chattyErr struct{ log *slog.Logger }
+
+func (e chattyErr) Error() string {
+	e.log.Warn("inner_warn")
+	e.log.Info("inner_info", "n", 1)
+	e.log.Info("inner_any", "err", errors.New("x"))
+	return "outer"
+}
+
+// A value whose formatting logs through the same sink, before or after
+// Close, is no deadlock.
+func TestLogSinkValueThatLogsIsNoDeadlock(t *testing.T) {
+	var out syncBuf
+	sink, start := heldSink(&out)
+	start()
+	log := slog.New(sink.handler(slog.LevelInfo))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log.Info("before", "err", chattyErr{log})
+		_ = sink.Close()
+		log.Info("after", "err", chattyErr{log})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("deadlock")
+	}
+	if got := strings.Join(msgs(out.String()), " "); got != "inner_warn inner_info inner_any before inner_warn inner_info inner_any after" {
+		t.Fatalf("lines %q", got)
 	}
 }
