@@ -146,6 +146,13 @@ func TestDecodeArgsMatchesReference(t *testing.T) {
 		`{"username":"a","cursor":""}`, `{"max_following":1.5}`, `{"limit":0}`, `{"refresh":"true"}`, `{"refresh":null}`,
 		`{"scopes":[]}`, `{"scopes":null}`, `{"scopes":["follows.write","follows.write"]}`, `{"scopes":["x"]}`,
 		`{"source_username":"a","target_username":"b","extra":1}`, `{"":1}`, `{"\u0074arget_user_id":"1"}`,
+		// Keys spelled with escapes, or folding to a property's name
+		// (ſ folds to s), NUL in a key; a BOM, Unicode spaces around the
+		// value, NUL after it; integers past int64; nested values where
+		// strings go.
+		`{"target\u005fuser_id":"1"}`, `{"target_user_id":"1","target\u005fuser_id":null}`, `{"ſcopes":["follows.write"]}`,
+		`{"target_user_id\u0000":"1"}`, "\ufeff{}", "{}\v", "\u00a0{}\u0085", "{}\x00", "\u2028{}",
+		`{"username":"a","page_size":9223372036854775808}`, `{"target_user_ids":[["1"]]}`, `{"target_user_ids":[{"a":1}]}`,
 		strings.Repeat("[", 10001)+strings.Repeat("]", 10001), `{"target_user_id":`+strings.Repeat("[", 10001)+`"1"`+strings.Repeat("]", 10001)+`}`,
 	)
 	files, err := os.ReadDir(filepath.Join("testdata", "fuzz", "FuzzToolArguments"))
