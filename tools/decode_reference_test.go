@@ -180,3 +180,30 @@ func TestDecodeArgsMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestInputsHaveNoNestedStructs holds up the argument for decoding with
+// json.Unmarshal rather than a Decoder with DisallowUnknownFields: members
+// are checked by exact name at the top level only, so a struct inside an
+// input (a field, an element, an embedded one) would take unknown members
+// silently where the strict decoder refused them.
+func TestInputsHaveNoNestedStructs(t *testing.T) {
+	var nested func(reflect.Type) bool
+	nested = func(ty reflect.Type) bool {
+		switch ty.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			return nested(ty.Elem())
+		case reflect.Map:
+			return nested(ty.Key()) || nested(ty.Elem())
+		case reflect.Struct, reflect.Interface:
+			return true
+		}
+		return false
+	}
+	for _, tl := range All() {
+		for i := 0; i < tl.inType.NumField(); i++ {
+			if f := tl.inType.Field(i); f.Anonymous || nested(f.Type) {
+				t.Errorf("%s: input field %s (%s) can hold an object whose members are not checked by name; decode it strictly", tl.Name, f.Name, f.Type)
+			}
+		}
+	}
+}
