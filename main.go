@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,6 +52,24 @@ func stopOnSignal(cancel context.CancelFunc) {
 	signal.Stop(sig)
 	cancel()
 	time.Sleep(stopGrace)
-	fmt.Fprintf(os.Stderr, "xfollow-mcp: did not stop within %s of the signal; exiting\n", stopGrace)
-	os.Exit(1)
+	giveUp(os.Stderr, os.Exit)
+}
+
+// messageWait is as long as giveUp waits for its message to be written.
+const messageWait = time.Second
+
+// giveUp says the stop took too long and exits 1. The message may not hold
+// up the exit: stderr can be a pipe nobody reads (a host that has stopped
+// reading it), which is one way a stop hangs in the first place.
+func giveUp(stderr io.Writer, exit func(int)) {
+	written := make(chan struct{})
+	go func() {
+		fmt.Fprintf(stderr, "xfollow-mcp: did not stop within %s of the signal; exiting\n", stopGrace)
+		close(written)
+	}()
+	select {
+	case <-written:
+	case <-time.After(messageWait):
+	}
+	exit(1)
 }

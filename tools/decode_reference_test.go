@@ -146,6 +146,13 @@ func TestDecodeArgsMatchesReference(t *testing.T) {
 		`{"username":"a","cursor":""}`, `{"max_following":1.5}`, `{"limit":0}`, `{"refresh":"true"}`, `{"refresh":null}`,
 		`{"scopes":[]}`, `{"scopes":null}`, `{"scopes":["follows.write","follows.write"]}`, `{"scopes":["x"]}`,
 		`{"source_username":"a","target_username":"b","extra":1}`, `{"":1}`, `{"\u0074arget_user_id":"1"}`,
+		// Keys spelled with escapes, or folding to a property's name
+		// (ſ folds to s), NUL in a key; a BOM, Unicode spaces around the
+		// value, NUL after it; integers past int64; nested values where
+		// strings go.
+		`{"target\u005fuser_id":"1"}`, `{"target_user_id":"1","target\u005fuser_id":null}`, `{"ſcopes":["follows.write"]}`,
+		`{"target_user_id\u0000":"1"}`, "\ufeff{}", "{}\v", "\u00a0{}\u0085", "{}\x00", "\u2028{}",
+		`{"username":"a","page_size":9223372036854775808}`, `{"target_user_ids":[["1"]]}`, `{"target_user_ids":[{"a":1}]}`,
 		strings.Repeat("[", 10001)+strings.Repeat("]", 10001), `{"target_user_id":`+strings.Repeat("[", 10001)+`"1"`+strings.Repeat("]", 10001)+`}`,
 	)
 	files, err := os.ReadDir(filepath.Join("testdata", "fuzz", "FuzzToolArguments"))
@@ -170,6 +177,33 @@ func TestDecodeArgsMatchesReference(t *testing.T) {
 	for _, tl := range All() {
 		for _, in := range inputs {
 			sameAsReference(t, tl, []byte(in))
+		}
+	}
+}
+
+// TestInputsHaveNoNestedStructs holds up the argument for decoding with
+// json.Unmarshal rather than a Decoder with DisallowUnknownFields: members
+// are checked by exact name at the top level only, so a struct inside an
+// input (a field, an element, an embedded one) would take unknown members
+// silently where the strict decoder refused them.
+func TestInputsHaveNoNestedStructs(t *testing.T) {
+	var nested func(reflect.Type) bool
+	nested = func(ty reflect.Type) bool {
+		switch ty.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			return nested(ty.Elem())
+		case reflect.Map:
+			return nested(ty.Key()) || nested(ty.Elem())
+		case reflect.Struct, reflect.Interface:
+			return true
+		}
+		return false
+	}
+	for _, tl := range All() {
+		for i := 0; i < tl.inType.NumField(); i++ {
+			if f := tl.inType.Field(i); f.Anonymous || nested(f.Type) {
+				t.Errorf("%s: input field %s (%s) can hold an object whose members are not checked by name; decode it strictly", tl.Name, f.Name, f.Type)
+			}
 		}
 	}
 }

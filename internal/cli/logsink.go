@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,10 +11,10 @@ import (
 
 // logSink is the process's stderr. When stderr is a pipe or a socket (an
 // MCP host reading the server's log), the log's info and debug records are
-// handed to a goroutine that formats and writes them after the answer to the
-// call that logged them has gone out, in one write for all that are waiting,
-// instead of being formatted and written on the call's path before its
-// answer. Everything else written to it, and every log line at warn or above,
+// handed to a goroutine that formats (see deferred) and writes them after
+// the answer to the call that logged them has gone out, in one write for
+// all that are waiting, instead of being formatted and written on the
+// call's path before its answer. Everything else written to it, and every log line at warn or above,
 // is written at once, after whatever waits, so the order of lines is kept. On
 // a terminal or a file, or in tests, every line is written at once.
 type logSink struct {
@@ -29,10 +30,12 @@ type logSink struct {
 }
 
 // pendingRecord is a record waiting for the goroutine, with the handler
-// (attributes and groups applied) that formats it into buf.
+// (attributes and groups applied) that formats it into buf, or (h nil) a
+// line formatted when it was logged.
 type pendingRecord struct {
-	h slog.Handler
-	r slog.Record
+	h    slog.Handler
+	r    slog.Record
+	text []byte
 }
 
 func newLogSink(w io.Writer) *logSink {
@@ -55,16 +58,26 @@ func (s *logSink) loop() {
 	}
 }
 
-// flushLocked formats the waiting records and writes them, with whatever
-// else waits; wmu is held, so records are formatted in the order they came.
-func (s *logSink) flushLocked() error {
+// formatLocked formats the waiting records into buf; wmu is held, so
+// records are formatted in the order they came.
+func (s *logSink) formatLocked() {
 	s.mu.Lock()
 	recs := s.pending
 	s.pending = nil
 	s.mu.Unlock()
 	for _, p := range recs {
+		if p.h == nil {
+			_, _ = bufWriter{s}.Write(p.text)
+			continue
+		}
 		_ = p.h.Handle(context.Background(), p.r) // into buf, through bufWriter
 	}
+}
+
+// flushLocked formats the waiting records and writes them, with whatever
+// else waits; wmu is held.
+func (s *logSink) flushLocked() error {
+	s.formatLocked()
 	s.mu.Lock()
 	out := s.buf
 	s.buf, s.spare = s.spare[:0], nil
@@ -95,23 +108,45 @@ func (s *logSink) Write(p []byte) (int, error) {
 }
 
 // later queues r, to be formatted by h, for the goroutine; after Close it
-// is formatted and written at once.
+// is formatted and written at once, after the records that wait: one logged
+// while Close runs must not overtake one the goroutine has not formatted.
 func (s *logSink) later(h slog.Handler, r slog.Record) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
+		s.formatLocked()
 		_ = h.Handle(context.Background(), r)
 		return s.flushLocked()
 	}
 	s.pending = append(s.pending, pendingRecord{h: h, r: r.Clone()})
+	s.kickLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// laterText queues a line formatted when it was logged for the goroutine,
+// in its place among the records that wait; after Close it is written at
+// once, after them.
+func (s *logSink) laterText(p []byte) (int, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return s.Write(p)
+	}
+	s.pending = append(s.pending, pendingRecord{text: bytes.Clone(p)})
+	s.kickLocked()
+	s.mu.Unlock()
+	return len(p), nil
+}
+
+// kickLocked tells the goroutine that something waits; mu is held.
+func (s *logSink) kickLocked() {
 	select {
 	case s.kick <- struct{}{}:
 	default: // a flush is already due
 	}
-	s.mu.Unlock()
-	return nil
 }
 
 // Close writes whatever waits and stops the writer goroutine.
@@ -131,6 +166,11 @@ func (s *logSink) Close() error {
 	return s.flushLocked()
 }
 
+// textWriter queues a line formatted when it was logged.
+type textWriter struct{ s *logSink }
+
+func (t textWriter) Write(p []byte) (int, error) { return t.s.laterText(p) }
+
 // bufWriter appends a formatted line to what waits to be written.
 type bufWriter struct{ s *logSink }
 
@@ -149,27 +189,60 @@ func (s *logSink) handler(level slog.Leveler) slog.Handler {
 	if s.kick == nil {
 		return high
 	}
-	return levelSplit{low: deferred{s: s, h: slog.NewTextHandler(bufWriter{s}, o)}, high: high}
+	return levelSplit{low: deferred{s: s, h: slog.NewTextHandler(bufWriter{s}, o), now: slog.NewTextHandler(textWriter{s}, o)}, high: high}
 }
 
-// deferred hands records to the sink's goroutine to format later. The values
-// logged are strings, numbers, durations and errors, which do not change
-// after the call that logs them.
+// deferred hands records to the sink's goroutine to format later, those
+// whose values are all strings, numbers, booleans, durations and times,
+// which read the same later as now. Any other record is formatted at once,
+// on the caller's path (now), and its line waits in its place: a LogValuer
+// is resolved only when a record is formatted, and a slice, a pointer or an
+// error may change once the call that logged it returns.
 type deferred struct {
-	s *logSink
-	h slog.Handler
+	s   *logSink
+	h   slog.Handler // formats into buf, by the goroutine
+	now slog.Handler // the same, formatting at once into a queued line
 }
 
 func (d deferred) Enabled(ctx context.Context, l slog.Level) bool { return d.h.Enabled(ctx, l) }
 
-func (d deferred) Handle(_ context.Context, r slog.Record) error { return d.s.later(d.h, r) }
+func (d deferred) Handle(ctx context.Context, r slog.Record) error {
+	if !settled(r) {
+		return d.now.Handle(ctx, r)
+	}
+	return d.s.later(d.h, r)
+}
 
 func (d deferred) WithAttrs(as []slog.Attr) slog.Handler {
-	return deferred{s: d.s, h: d.h.WithAttrs(as)}
+	return deferred{s: d.s, h: d.h.WithAttrs(as), now: d.now.WithAttrs(as)}
 }
 
 func (d deferred) WithGroup(name string) slog.Handler {
-	return deferred{s: d.s, h: d.h.WithGroup(name)}
+	return deferred{s: d.s, h: d.h.WithGroup(name), now: d.now.WithGroup(name)}
+}
+
+// settled reports whether every value of r reads the same later as now.
+func settled(r slog.Record) bool {
+	ok := true
+	r.Attrs(func(a slog.Attr) bool {
+		ok = settledValue(a.Value)
+		return ok
+	})
+	return ok
+}
+
+func settledValue(v slog.Value) bool {
+	switch v.Kind() {
+	case slog.KindAny, slog.KindLogValuer:
+		return false
+	case slog.KindGroup:
+		for _, a := range v.Group() {
+			if !settledValue(a.Value) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // levelSplit sends records below warn to low and the rest to high.

@@ -1,0 +1,376 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// heldSink is a batching sink on w, as newLogSink makes one for a pipe,
+// whose goroutine has not been scheduled yet: start lets it run. A goroutine
+// may wait for a P for as long as the scheduler likes (stdio serving runs
+// at GOMAXPROCS 1), so every state this reaches is one the real sink can be
+// in.
+func heldSink(w io.Writer) (s *logSink, start func()) {
+	s = &logSink{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	return s, func() { go s.loop() }
+}
+
+// syncBuf is a writer safe for the sink's goroutine and the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// msgs returns the msg= of every line of out, in order.
+func msgs(out string) []string {
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if i := strings.Index(line, "msg="); i >= 0 {
+			line = strings.Fields(line[i+len("msg="):])[0]
+		}
+		got = append(got, line)
+	}
+	return got
+}
+
+// A record logged once Close has begun is formatted and written at once;
+// one logged before it that still waits must come out first.
+func TestLogSinkKeepsOrderForALineLoggedDuringClose(t *testing.T) {
+	var out syncBuf
+	sink, start := heldSink(&out)
+	log := slog.New(sink.handler(slog.LevelInfo))
+	log.Info("first") // waits for the goroutine, which has not run yet
+	closed := make(chan error)
+	go func() { closed <- sink.Close() }()
+	for {
+		sink.mu.Lock()
+		c := sink.closed
+		sink.mu.Unlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	log.Info("second") // Close has begun: written at once
+	start()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(msgs(out.String()), " "); got != "first second" {
+		t.Fatalf("lines %q, want first then second:\n%s", got, out.String())
+	}
+}
+
+// counter is a LogValuer whose value changes after it is logged.
+type counter struct{ n *int }
+
+func (c counter) LogValue() slog.Value { return slog.IntValue(*c.n) }
+
+// A waiting record is formatted later, but it must say what it would have
+// said had it been formatted when it was logged: a LogValuer is resolved,
+// and a slice or pointer read, as they were at the call.
+func TestLogSinkFormatsValuesAsTheyWereWhenLogged(t *testing.T) {
+	var out syncBuf
+	sink, start := heldSink(&out)
+	log := slog.New(sink.handler(slog.LevelInfo))
+	n := 1
+	ids := []string{"1", "2"}
+	type state struct{ Step string }
+	st := &state{Step: "before"}
+	err := &mutableErr{msg: "before"}
+	log.Info("logged", "n", counter{&n}, "ids", ids, "state", st, "err", err, slog.Group("g", "n", counter{&n}))
+	n, ids[0], st.Step, err.msg = 2, "9", "after", "after"
+	start()
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := `msg=logged n=1 ids="[1 2]" state=&{Step:before} err=before g.n=1`
+	if got := out.String(); !strings.Contains(got, want) {
+		t.Fatalf("line\n%s\nwant it to hold\n%s", got, want)
+	}
+}
+
+type mutableErr struct{ msg string }
+
+func (e *mutableErr) Error() string { return e.msg }
+
+// The same calls through a batching sink and through one that writes at
+// once give the same text, byte for byte, whatever chain of With and
+// WithGroup the logger was built with.
+func TestLogSinkBatchedTextEqualsImmediateText(t *testing.T) {
+	at := time.Date(2026, 11, 29, 21, 55, 10, 123456789, time.FixedZone("X", 5*3600+1800))
+	logAll := func(h slog.Handler) {
+		l := slog.New(h)
+		chains := []*slog.Logger{
+			l,
+			l.With("a", 1),
+			l.WithGroup("g"),
+			l.With("a", "x y").WithGroup("g").With("b", true).WithGroup("h"),
+			l.WithGroup("g").WithGroup("h").With(slog.Group("k", "v", 2.5)),
+			l.WithGroup(""), // an empty group is no group
+			l.With(slog.Group("empty")),
+		}
+		for i, c := range chains {
+			for _, lvl := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+				r := slog.NewRecord(at, lvl, fmt.Sprintf("m%d", i), 0)
+				r.AddAttrs(slog.String("s", "q\"uote\n"), slog.Int("i", -3), slog.Duration("d", 1500*time.Millisecond),
+					slog.Time("t", at), slog.Any("err", errors.New("boom")), slog.Group("grp", slog.Bool("ok", false)),
+					slog.Any("b", []byte("raw")), slog.Group("", slog.Int("inline", 7)))
+				_ = c.Handler().Handle(context.Background(), r)
+				c.Log(context.Background(), lvl, "plain", "k", "v")
+			}
+		}
+	}
+	var want bytes.Buffer
+	now := newLogSink(&want)
+	logAll(now.handler(slog.LevelDebug))
+	_ = now.Close()
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	read := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); read <- b }()
+	sink := newLogSink(w)
+	if sink.kick == nil {
+		t.Fatal("a pipe stderr is not batched")
+	}
+	logAll(sink.handler(slog.LevelDebug))
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	got := <-read
+	// The plain lines carry the time of the call: compare them without it.
+	strip := func(b []byte) string {
+		var lines []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "msg=plain") {
+				line = line[strings.Index(line, " ")+1:]
+			}
+			lines = append(lines, line)
+		}
+		return strings.Join(lines, "\n")
+	}
+	if strip(got) != strip(want.Bytes()) {
+		t.Fatalf("batched text differs from immediate text:\n--- batched\n%s\n--- immediate\n%s", got, want.Bytes())
+	}
+}
+
+// Many goroutines log at every level, and write raw lines, while the sink
+// closes: every line comes out once, each goroutine's in the order it
+// logged them, and nothing deadlocks.
+func TestLogSinkConcurrentLoggersDuringClose(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	read := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); read <- b }()
+	sink := newLogSink(w)
+	base := slog.New(sink.handler(slog.LevelDebug))
+	const loggers, each = 8, 300
+	var wg sync.WaitGroup
+	var closeOnce sync.Once
+	closeErr := make(chan error, 1)
+	for g := 0; g < loggers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log := base.With("g", g).WithGroup("x")
+			for i := 0; i < each; i++ {
+				if g == 0 && i == each/2 {
+					go closeOnce.Do(func() { closeErr <- sink.Close() })
+				}
+				msg := "L" + strconv.Itoa(g) + "." + strconv.Itoa(i)
+				switch i % 5 {
+				case 0:
+					log.Debug(msg)
+				case 1, 2:
+					log.Info(msg, "i", i)
+				case 3:
+					log.Warn(msg)
+				case 4:
+					fmt.Fprintf(sink, "msg=%s raw\n", msg)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := <-closeErr; err != nil {
+		t.Fatal(err)
+	}
+	base.Info("L-after") // after Close returned
+	_ = sink.Close()
+	w.Close()
+	var got []byte
+	select {
+	case got = <-read:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sink did not finish")
+	}
+	next := make([]int, loggers)
+	lines := msgs(string(got))
+	for _, m := range lines {
+		if m == "L-after" {
+			continue
+		}
+		var g, i int
+		if _, err := fmt.Sscanf(m, "L%d.%d", &g, &i); err != nil {
+			t.Fatalf("line %q: %v", m, err)
+		}
+		if i != next[g] {
+			t.Fatalf("logger %d: line %d came when %d was due", g, i, next[g])
+		}
+		next[g]++
+	}
+	for g, n := range next {
+		if n != each {
+			t.Fatalf("logger %d: %d lines, want %d", g, n, each)
+		}
+	}
+	if lines[len(lines)-1] != "L-after" {
+		t.Fatalf("the line logged after Close is not last: %q", lines[len(lines)-1])
+	}
+}
+
+// gateWriter blocks every Write while closed, and fails those after fail is
+// set.
+type gateWriter struct {
+	mu      sync.Mutex
+	open    chan struct{}
+	entered chan struct{}
+	fail    bool
+	b       bytes.Buffer
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.open
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fail {
+		return 0, errors.New("write failed")
+	}
+	return g.b.Write(p)
+}
+
+// While the writer blocks, info lines queue without blocking their callers;
+// once it answers everything is written in order, and Close neither loses
+// nor deadlocks. A writer that fails blocks nothing.
+func TestLogSinkWithABlockingThenFailingWriter(t *testing.T) {
+	gw := &gateWriter{open: make(chan struct{}), entered: make(chan struct{}, 1)}
+	sink, start := heldSink(gw)
+	start()
+	log := slog.New(sink.handler(slog.LevelInfo))
+	log.Info("a")
+	select {
+	case <-gw.entered: // the goroutine is in Write, blocked
+	case <-time.After(10 * time.Second):
+		t.Fatal("the goroutine never wrote")
+	}
+	infoDone := make(chan struct{})
+	go func() {
+		for i := 0; i < 100; i++ {
+			log.Info("b")
+		}
+		close(infoDone)
+	}()
+	select {
+	case <-infoDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("info lines blocked on a writer that blocks")
+	}
+	warned := make(chan struct{})
+	go func() { log.Warn("c"); close(warned) }()
+	closed := make(chan error)
+	go func() { closed <- sink.Close() }()
+	time.Sleep(10 * time.Millisecond)
+	select {
+	case <-warned:
+		t.Fatal("a warn line did not wait for the lines before it")
+	default:
+	}
+	close(gw.open)
+	<-warned
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(msgs(gw.b.String()), " ")
+	if want := "a" + strings.Repeat(" b", 100) + " c"; got != want {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+
+	// A writer that fails refuses lines, but nothing blocks, and the
+	// failure is reported to whoever writes.
+	gw.mu.Lock()
+	gw.fail = true
+	gw.mu.Unlock()
+	log.Info("d") // after Close: formatted and written at once
+	log.Warn("e")
+	if _, err := sink.Write([]byte("f\n")); err == nil {
+		t.Fatal("a failing write reported no error")
+	}
+}
+
+// chattyErr logs, through the same logger, when it is formatted.
+type chattyErr struct{ log *slog.Logger }
+
+func (e chattyErr) Error() string {
+	e.log.Warn("inner_warn")
+	e.log.Info("inner_info", "n", 1)
+	e.log.Info("inner_any", "err", errors.New("x"))
+	return "outer"
+}
+
+// A value whose formatting logs through the same sink, before or after
+// Close, is no deadlock.
+func TestLogSinkValueThatLogsIsNoDeadlock(t *testing.T) {
+	var out syncBuf
+	sink, start := heldSink(&out)
+	start()
+	log := slog.New(sink.handler(slog.LevelInfo))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log.Info("before", "err", chattyErr{log})
+		_ = sink.Close()
+		log.Info("after", "err", chattyErr{log})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("deadlock")
+	}
+	if got := strings.Join(msgs(out.String()), " "); got != "inner_warn inner_info inner_any before inner_warn inner_info inner_any after" {
+		t.Fatalf("lines %q", got)
+	}
+}
