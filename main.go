@@ -50,6 +50,15 @@ func stopOnSignal(cancel context.CancelFunc) {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	signal.Stop(sig)
+	// A second signal that came before Stop waits in the channel: it gets
+	// the default action it would have had a moment later.
+	select {
+	case again := <-sig:
+		if s, ok := again.(syscall.Signal); ok {
+			_ = syscall.Kill(syscall.Getpid(), s)
+		}
+	default:
+	}
 	cancel()
 	time.Sleep(stopGrace)
 	giveUp(os.Stderr, os.Exit)
