@@ -426,15 +426,29 @@ type errorObject struct {
 	RequestID string          `json:"request_id"`
 }
 
+// decodeEnvelope reads a body as its top-level members by their exact
+// names, and as an envelope (whose fields encoding/json matches without
+// regard to case).
+func decodeEnvelope(raw []byte) (map[string]json.RawMessage, envelope, error) {
+	var env envelope
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return top, env, err
+	}
+	if d, ok := top["data"]; ok && len(top) == 1 {
+		// The published shape, {"data":...}: decoding it into the envelope
+		// sets Data alone, so it is not decoded a second time (a microsecond
+		// of every call).
+		env.Data = d
+		return top, env, nil
+	}
+	return top, env, json.Unmarshal(raw, &env)
+}
+
 // decode turns one HTTP response into a success or an *Error.
 func (c *Client) decode(res *http.Response, raw []byte, requestID string) (*response, error) {
 	status := res.StatusCode
-	var env envelope
-	var top map[string]json.RawMessage
-	jsonErr := json.Unmarshal(raw, &top)
-	if jsonErr == nil {
-		jsonErr = json.Unmarshal(raw, &env)
-	}
+	top, env, jsonErr := decodeEnvelope(raw)
 	var errObj errorObject
 	if jsonErr == nil && len(env.Error) > 0 && env.Error[0] == '{' {
 		_ = json.Unmarshal(env.Error, &errObj)
