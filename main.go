@@ -54,9 +54,10 @@ func stopOnSignal(cancel context.CancelFunc) {
 	// the default action it would have had a moment later.
 	select {
 	case again := <-sig:
-		if s, ok := again.(syscall.Signal); ok {
-			_ = syscall.Kill(syscall.Getpid(), s)
+		if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(again) == nil {
+			time.Sleep(time.Second) // the signal ends the process
 		}
+		os.Exit(1) // where a process cannot signal itself (Windows)
 	default:
 	}
 	cancel()
