@@ -96,16 +96,35 @@ type proc struct {
 	stderr  *lockedBuffer
 	waited  chan error
 	stdin   io.WriteCloser
+	copied  chan struct{} // closed once stdout has been read to its end
 }
 
-// teeReader copies what the client reads from stdout into a buffer, so the
-// test can check every byte the server wrote.
-type teeReadCloser struct {
-	io.Reader
-	c io.Closer
+// copyStdout reads every byte the server writes to stdout into p.stdout, to
+// its end, and hands the same bytes to the client for as long as it reads
+// them. Neither the client closing its session nor Wait (which closes a
+// StdoutPipe as soon as the process exits, perhaps before the last line has
+// been read) can cut what the test checks.
+func (p *proc) copyStdout(r io.ReadCloser, client *io.PipeWriter) {
+	defer close(p.copied)
+	defer r.Close()
+	buf := make([]byte, 32<<10)
+	toClient := true
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			_, _ = p.stdout.Write(buf[:n])
+			if toClient {
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					toClient = false // the client has closed its end
+				}
+			}
+		}
+		if err != nil {
+			_ = client.Close()
+			return
+		}
+	}
 }
-
-func (t teeReadCloser) Close() error { return t.c.Close() }
 
 // start spawns the binary against gw (nil: no gateway env) and connects.
 func start(t *testing.T, gw *gateway, o serverOpts) *proc {
@@ -118,10 +137,11 @@ func start(t *testing.T, gw *gateway, o serverOpts) *proc {
 		copts = &mcp.ClientOptions{}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "xfollow-e2e", Version: "0"}, copts)
-	outPipe, err := p.cmd.StdoutPipe()
+	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.cmd.Stdout = outW
 	p.stdin, err = p.cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +149,12 @@ func start(t *testing.T, gw *gateway, o serverOpts) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	_ = outW.Close() // the child holds its own copy
+	clientR, clientW := io.Pipe()
+	p.copied = make(chan struct{})
+	go p.copyStdout(outR, clientW)
 	go func() { p.waited <- p.cmd.Wait() }()
-	transport := &mcp.IOTransport{Reader: teeReadCloser{io.TeeReader(outPipe, p.stdout), outPipe}, Writer: p.stdin}
+	transport := &mcp.IOTransport{Reader: clientR, Writer: p.stdin}
 	session, err := c.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: o.protocol})
 	if err != nil {
 		t.Fatalf("connect: %v\nstderr:\n%s", err, p.stderr.String())
@@ -176,6 +200,13 @@ func (p *proc) stop() {
 	case <-time.After(10 * time.Second):
 		_ = p.cmd.Process.Kill()
 		t.Errorf("server did not exit after stdin closed")
+	}
+	if p.copied != nil {
+		select {
+		case <-p.copied:
+		case <-time.After(10 * time.Second):
+			t.Errorf("stdout was not read to its end")
+		}
 	}
 	checkStdout(t, p.stdout.String())
 	for name, out := range map[string]string{"stdout": p.stdout.String(), "stderr": p.stderr.String()} {
