@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -22,12 +23,20 @@ type logSink struct {
 	wmu     sync.Mutex // held while formatting waiting records and writing to w
 	mu      sync.Mutex // guards pending, buf, spare, closed and sends on kick
 	pending []pendingRecord
+	dropped int // records refused because maxPending waited
 	buf     []byte
 	spare   []byte
 	closed  bool
 	kick    chan struct{} // nil: not batching
 	done    chan struct{}
 }
+
+// maxPending is how many records may wait for the goroutine. A host that
+// stops reading stderr stops the goroutine's write; the records logged
+// after the first maxPending are then dropped and counted, rather than
+// kept without bound, and a line says how many once stderr takes lines
+// again.
+const maxPending = 4096
 
 // pendingRecord is a record waiting for the goroutine, with the handler
 // (attributes and groups applied) that formats it into buf, or (h nil) a
@@ -62,8 +71,8 @@ func (s *logSink) loop() {
 // records are formatted in the order they came.
 func (s *logSink) formatLocked() {
 	s.mu.Lock()
-	recs := s.pending
-	s.pending = nil
+	recs, dropped := s.pending, s.dropped
+	s.pending, s.dropped = nil, 0
 	s.mu.Unlock()
 	for _, p := range recs {
 		if p.h == nil {
@@ -71,6 +80,10 @@ func (s *logSink) formatLocked() {
 			continue
 		}
 		_ = p.h.Handle(context.Background(), p.r) // into buf, through bufWriter
+	}
+	if dropped > 0 {
+		// The dropped records came after those that waited.
+		_, _ = fmt.Fprintf(bufWriter{s}, "xfollow-mcp: %d log lines were dropped while stderr was not being read\n", dropped)
 	}
 }
 
@@ -120,7 +133,11 @@ func (s *logSink) later(h slog.Handler, r slog.Record) error {
 		_ = h.Handle(context.Background(), r)
 		return s.flushLocked()
 	}
-	s.pending = append(s.pending, pendingRecord{h: h, r: r.Clone()})
+	if len(s.pending) >= maxPending {
+		s.dropped++
+	} else {
+		s.pending = append(s.pending, pendingRecord{h: h, r: r.Clone()})
+	}
 	s.kickLocked()
 	s.mu.Unlock()
 	return nil
@@ -135,7 +152,11 @@ func (s *logSink) laterText(p []byte) (int, error) {
 		s.mu.Unlock()
 		return s.Write(p)
 	}
-	s.pending = append(s.pending, pendingRecord{text: bytes.Clone(p)})
+	if len(s.pending) >= maxPending {
+		s.dropped++
+	} else {
+		s.pending = append(s.pending, pendingRecord{text: bytes.Clone(p)})
+	}
 	s.kickLocked()
 	s.mu.Unlock()
 	return len(p), nil

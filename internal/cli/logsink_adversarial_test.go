@@ -374,3 +374,60 @@ func TestLogSinkValueThatLogsIsNoDeadlock(t *testing.T) {
 		t.Fatalf("lines %q", got)
 	}
 }
+
+// A host that stops reading stderr stops the goroutine's write: what waits
+// is bounded, the lines beyond it are counted, and once stderr takes lines
+// again the count is written after the lines that waited, then new lines.
+func TestLogSinkBoundsWhatWaitsWhileStderrIsNotRead(t *testing.T) {
+	gw := &gateWriter{open: make(chan struct{}), entered: make(chan struct{}, 1)}
+	sink, start := heldSink(gw)
+	start()
+	log := slog.New(sink.handler(slog.LevelInfo))
+	log.Info("first")
+	select {
+	case <-gw.entered: // the goroutine is in Write, blocked
+	case <-time.After(10 * time.Second):
+		t.Fatal("the goroutine never wrote")
+	}
+	const extra = 1000
+	for i := 0; i < maxPending+extra; i++ {
+		log.Info("queued", "n", i)
+	}
+	sink.mu.Lock()
+	waiting, dropped := len(sink.pending), sink.dropped
+	sink.mu.Unlock()
+	if waiting != maxPending || dropped != extra {
+		t.Fatalf("%d records wait and %d were dropped, want %d and %d", waiting, dropped, maxPending, extra)
+	}
+	close(gw.open)
+	// Once the goroutine has taken what waited, there is room again.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		sink.mu.Lock()
+		drained := len(sink.pending) == 0
+		sink.mu.Unlock()
+		if drained {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("what waited was never taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	log.Info("later")
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(gw.b.String()), "\n")
+	if len(lines) != 1+maxPending+2 {
+		t.Fatalf("%d lines, want %d", len(lines), 1+maxPending+2)
+	}
+	if want := fmt.Sprintf("n=%d", maxPending-1); !strings.HasSuffix(lines[maxPending], want) {
+		t.Fatalf("the last line that waited is %q, want it to end %q", lines[maxPending], want)
+	}
+	if want := fmt.Sprintf("xfollow-mcp: %d log lines were dropped while stderr was not being read", extra); lines[maxPending+1] != want {
+		t.Fatalf("line %q, want %q", lines[maxPending+1], want)
+	}
+	if !strings.Contains(lines[maxPending+2], "msg=later") {
+		t.Fatalf("the last line is %q, want the one logged once stderr took lines again", lines[maxPending+2])
+	}
+}
