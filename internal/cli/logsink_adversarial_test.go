@@ -283,20 +283,28 @@ func (g *gateWriter) Write(p []byte) (int, error) {
 	return g.b.Write(p)
 }
 
-// While the writer blocks, info lines queue without blocking their callers;
-// once it answers everything is written in order, and Close neither loses
-// nor deadlocks. A writer that fails blocks nothing.
-func TestLogSinkWithABlockingThenFailingWriter(t *testing.T) {
+// blockedSink starts a sink over a writer that blocks, logs first, and
+// returns once the sink's goroutine is blocked writing it.
+func blockedSink(t *testing.T, first string) (*gateWriter, *logSink, *slog.Logger) {
+	t.Helper()
 	gw := &gateWriter{open: make(chan struct{}), entered: make(chan struct{}, 1)}
 	sink, start := heldSink(gw)
 	start()
 	log := slog.New(sink.handler(slog.LevelInfo))
-	log.Info("a")
+	log.Info(first)
 	select {
 	case <-gw.entered: // the goroutine is in Write, blocked
 	case <-time.After(10 * time.Second):
 		t.Fatal("the goroutine never wrote")
 	}
+	return gw, sink, log
+}
+
+// While the writer blocks, info lines queue without blocking their callers;
+// once it answers everything is written in order, and Close neither loses
+// nor deadlocks. A writer that fails blocks nothing.
+func TestLogSinkWithABlockingThenFailingWriter(t *testing.T) {
+	gw, sink, log := blockedSink(t, "a")
 	infoDone := make(chan struct{})
 	go func() {
 		for i := 0; i < 100; i++ {
@@ -379,16 +387,7 @@ func TestLogSinkValueThatLogsIsNoDeadlock(t *testing.T) {
 // is bounded, the lines beyond it are counted, and once stderr takes lines
 // again the count is written after the lines that waited, then new lines.
 func TestLogSinkBoundsWhatWaitsWhileStderrIsNotRead(t *testing.T) {
-	gw := &gateWriter{open: make(chan struct{}), entered: make(chan struct{}, 1)}
-	sink, start := heldSink(gw)
-	start()
-	log := slog.New(sink.handler(slog.LevelInfo))
-	log.Info("first")
-	select {
-	case <-gw.entered: // the goroutine is in Write, blocked
-	case <-time.After(10 * time.Second):
-		t.Fatal("the goroutine never wrote")
-	}
+	gw, sink, log := blockedSink(t, "first")
 	const extra = 1000
 	for i := 0; i < maxPending+extra; i++ {
 		log.Info("queued", "n", i)
