@@ -19,6 +19,7 @@ type Attempt struct {
 	DryRun         bool
 	WasFollowing   *bool
 	Outcome        string
+	JobID          string
 }
 
 // Attempts joins a journal's intents and outcomes, in intent order.
@@ -30,7 +31,7 @@ func Attempts(recs []Record) []Attempt {
 		case PhaseIntent:
 			a := Attempt{CallID: r.CallID, Tool: r.Tool, TargetUserID: r.TargetUserID, Username: r.Username,
 				Gateway: r.Gateway, KeyFingerprint: r.KeyFingerprint, Time: r.Time, DryRun: r.DryRun,
-				WasFollowing: r.WasFollowing, Outcome: OutcomeUnknown}
+				WasFollowing: r.WasFollowing, Outcome: OutcomeUnknown, JobID: r.JobID}
 			if r.CallID != "" {
 				byCall[r.CallID] = len(out)
 			}

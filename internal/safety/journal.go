@@ -67,7 +67,8 @@ type Record struct {
 	Code             string    `json:"code,omitempty"`
 	RequestID        string    `json:"request_id,omitempty"`
 	Following        *bool     `json:"following,omitempty"`
-	Line             int       `json:"line,omitempty"` // repair records: the torn line
+	Line             int       `json:"line,omitempty"`   // repair records: the torn line
+	JobID            string    `json:"job_id,omitempty"` // the job whose item this write is; "" for a direct call
 }
 
 // Journal appends records to a JSON Lines file, syncing each to disk before
@@ -232,6 +233,27 @@ func (j *Journal) Records() ([]Record, []Warning, error) {
 		j.offset = st.Size()
 	}
 	return recs, warnings, err
+}
+
+// Scan calls fn with every record whose time is at or after since, in
+// journal order, until fn returns false. It reads what every process sharing
+// the journal has appended. Callers that need only recent history (budget
+// windows, undo --since, history, jobs) use it instead of Records, so that
+// the journal's layout can keep old history out of their way.
+func (j *Journal) Scan(since time.Time, fn func(Record) bool) error {
+	recs, _, err := j.Records()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Time.Before(since) {
+			continue
+		}
+		if !fn(r) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // OnForeign sets the function that receives records other processes
