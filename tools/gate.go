@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 )
 
@@ -31,6 +32,9 @@ type Gate struct {
 	Protected map[string]bool
 	Journal   *safety.Journal // nil: no journal
 	Budget    safety.Limiter  // nil: no budget
+	// Metrics counts each write's outcome where it is settled (--metrics);
+	// nil counts nothing. It observes and never decides.
+	Metrics *metrics.Metrics
 
 	confirm confirmer
 }
@@ -404,6 +408,7 @@ func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, i
 	}
 	if err != nil {
 		c.Logger.Error("journal write failed; refusing writes", "err", err)
+		g.Metrics.Write(c.Tool, safety.OutcomeRefused, CodeJournalUnavailable)
 		return nil, "", journalUnavailable()
 	}
 	if budgetErr != nil {
@@ -458,6 +463,7 @@ func (g *Gate) journalIntent(c *Call, it *writeItem) (string, error) {
 }
 
 func (g *Gate) journalOutcome(c *Call, it *writeItem, callID, outcome, code, reqID string, following *bool) {
+	g.Metrics.Write(c.Tool, outcome, code)
 	if g.Journal == nil {
 		return
 	}
@@ -473,10 +479,13 @@ func (g *Gate) journalOutcome(c *Call, it *writeItem, callID, outcome, code, req
 // written, the result stands all the same.
 func (g *Gate) settle(c *Call, it *writeItem, outcome, code string) {
 	if g.Journal == nil {
+		g.Metrics.Write(c.Tool, outcome, code)
 		return
 	}
 	if callID, err := g.journalIntent(c, it); err == nil {
-		g.journalOutcome(c, it, callID, outcome, code, "", nil)
+		g.journalOutcome(c, it, callID, outcome, code, "", nil) // counts it
+	} else {
+		g.Metrics.Write(c.Tool, outcome, code)
 	}
 }
 

@@ -60,6 +60,9 @@ type Config struct {
 	HTTPToken      string
 	KeyFromRequest bool
 	AllowedOrigins []string
+
+	// Metrics is the address of the Prometheus listener ("" for none).
+	Metrics string
 }
 
 // LogValue keeps the key out of every log line.
@@ -81,6 +84,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
 		slog.Bool("key_from_request", c.KeyFromRequest),
+		slog.String("metrics", c.Metrics),
 	)
 }
 
@@ -110,6 +114,7 @@ var Flags = []Flag{
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
+	{"metrics", "XFOLLOW_METRICS", "", "serve Prometheus metrics at http://ADDR/metrics on a listener of its own (never the MCP port); a bare port such as :9464 listens on loopback only, name the host (0.0.0.0:9464) to listen beyond it"},
 	{"version", "", "false", "print the version and exit"},
 }
 
@@ -189,6 +194,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
+	p.fs.StringVar(&c.Metrics, "metrics", env("metrics", ""), usage("metrics"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
@@ -288,6 +294,7 @@ func (p *Parser) Config() (Config, error) {
 		c.Protect = append(c.Protect, fileIDs...)
 	}
 	errs = append(errs, p.remote(&c)...)
+	errs = append(errs, p.metrics(&c)...)
 	return c, errors.Join(errs...)
 }
 
