@@ -297,6 +297,15 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		return nil, err
 	}
 	gate.Budget = limiter
+	if cfg.Secret != nil {
+		// Every replica given the same secret signs and verifies the same
+		// confirmation states.
+		gate.ConfirmKeys = cfg.Secret.Keys(tools.ConfirmPurpose)
+	}
+	if a.state != nil {
+		// An approval is used once across every replica on the store.
+		gate.Nonces = a.state
+	}
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.

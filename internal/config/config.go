@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
 )
 
 // Environment variables read besides the flags' twins.
@@ -63,6 +64,10 @@ type Config struct {
 
 	// Metrics is the address of the Prometheus listener ("" for none).
 	Metrics string
+
+	// Secret is XFOLLOW_SECRET, the server's one secret (env only); nil
+	// when unset.
+	Secret *secret.Ring
 }
 
 // LogValue keeps the key out of every log line.
@@ -85,6 +90,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("http_token_set", c.HTTPToken != ""),
 		slog.Bool("key_from_request", c.KeyFromRequest),
 		slog.String("metrics", c.Metrics),
+		slog.Bool("secret_set", c.Secret != nil),
 	)
 }
 
@@ -120,13 +126,14 @@ var Flags = []Flag{
 
 // Parser binds the flags to a Config.
 type Parser struct {
-	fs      *flag.FlagSet
-	cfg     *Config
-	protect string
-	origins string
-	level   string
-	envErrs []*settingError
-	getenv  func(string) string
+	fs        *flag.FlagSet
+	cfg       *Config
+	protect   string
+	origins   string
+	level     string
+	envErrs   []*settingError
+	secretErr error
+	getenv    func(string) string
 }
 
 // NewParser makes a FlagSet whose defaults come from the environment. The
@@ -142,6 +149,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
+	c.Secret, p.secretErr = secret.Parse(getenv(secret.Env))
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -293,8 +301,12 @@ func (p *Parser) Config() (Config, error) {
 		}
 		c.Protect = append(c.Protect, fileIDs...)
 	}
+	if p.secretErr != nil {
+		errs = append(errs, p.secretErr)
+	}
 	errs = append(errs, p.remote(&c)...)
 	errs = append(errs, p.metrics(&c)...)
+	errs = append(errs, p.replicas(&c)...)
 	return c, errors.Join(errs...)
 }
 
