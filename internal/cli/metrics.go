@@ -29,6 +29,13 @@ func newMetrics(cfg config.Config) *metrics.Metrics {
 
 // observe registers the gauges read at each scrape: the journal's size
 // (with --journal) and whether the state store answers (with --state).
+//
+// The jobs' metrics hook in here once the jobs runner is built in this
+// process: a.metrics.JobsByStatus(count) with a function returning how many
+// jobs are in each status (xfollow_jobs), and the runner calling
+// a.metrics.JobItem(outcome) once per item whose outcome is final
+// (xfollow_job_items_total). Both label sets are fixed in internal/metrics
+// (JobStatuses, JobItemOutcomes); anything else counts as _OTHER.
 func (a *app) observe() {
 	if a.metrics == nil {
 		return
