@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xfollow-mcp/xfollow-mcp/internal/redistest"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 )
 
@@ -91,5 +95,38 @@ func TestMetricsOverHTTP(t *testing.T) {
 	code, body := get(t, url)
 	if code != 200 || !strings.Contains(body, `gen_ai_tool_name="get_x_user",mcp_method_name="tools/call",mcp_protocol_version="2026-07-28",network_transport="tcp"} 1`) {
 		t.Fatalf("GET %s: %d\n%s", url, code, body)
+	}
+}
+
+// TestMetricsStateStoreUp: xfollow_state_store_up follows a real Redis, and
+// xfollow_journal_bytes the journal file.
+func TestMetricsStateStoreUp(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, redistest.Options{})
+	gw := newGateway(t, sandbox.Options{})
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	p := start(t, gw, serverOpts{args: []string{"--metrics", "127.0.0.1:0", "--state", rs.URL(0), "--journal", journal}})
+	url := metricsURL(t, p.stderr)
+	p.ok("unfollow_x_user", id("12"))
+	_, body := get(t, url)
+	st, err := os.Stat(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"xfollow_state_store_up 1\n", fmt.Sprintf("xfollow_journal_bytes %d\n", st.Size())} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the scrape lacks %q", want)
+		}
+	}
+	rs.Stop()
+	if _, body := get(t, url); !strings.Contains(body, "xfollow_state_store_up 0\n") {
+		t.Errorf("with Redis stopped the scrape says:\n%s", body)
+	}
+	p.fail("unfollow_x_user", id("783214"), "state_unavailable")
+	_, body = get(t, url)
+	for _, want := range []string{`xfollow_refusals_total{code="state_unavailable"} 1`, `xfollow_writes_total{outcome="refused",tool="unfollow_x_user"} 1`} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("the scrape lacks %s", want)
+		}
 	}
 }
