@@ -238,7 +238,14 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 // returns false it has answered 401.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if h.o.Token == "" && !h.o.KeyFromRequest {
-		return "", true // loopback only, enforced at start
+		// Loopback only, enforced at start. A proxy on this machine also
+		// connects from loopback, on behalf of whoever reached it: a request
+		// that says it was forwarded is not this machine's own.
+		if name := forwardedBy(r); name != "" {
+			h.unauthorized(w, r, false, "this request came through a proxy (it carries "+name+"), and a server without a token serves only its own machine: set XFOLLOW_HTTP_TOKEN on the server and send Authorization: Bearer TOKEN through the proxy")
+			return "", false
+		}
+		return "", true
 	}
 	bearer, present := bearerToken(r)
 	switch {
@@ -264,6 +271,20 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return "", true
 	}
+}
+
+// proxyHeaders are the headers a proxy adds to say on whose behalf it
+// forwards a request (RFC 7239 and the de facto ones, and RFC 9110's Via).
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-IP", "Via"}
+
+// forwardedBy names the first proxy header r carries, or "".
+func forwardedBy(r *http.Request) string {
+	for _, name := range proxyHeaders {
+		if len(r.Header.Values(name)) > 0 { // canonicalises: X-Real-Ip
+			return name
+		}
+	}
+	return ""
 }
 
 // bearerToken reads "Authorization: Bearer X". present is false when there
