@@ -51,10 +51,11 @@ func (c *Client) WithKey(key string) *Client {
 }
 
 // Gateway names the gateway in journal records: the base URL's host in
-// lower case, without the scheme's default port, every loopback address as
+// lower case, without a trailing dot (api.aisa.one. is the same host fully
+// qualified) and the scheme's default port, every loopback address as
 // localhost, so that one gateway spelled two ways keeps one budget.
 func (c *Client) Gateway() string {
-	host := strings.ToLower(c.base.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(c.base.Hostname()), ".")
 	if IsLoopbackHost(host) {
 		host = "localhost"
 	}

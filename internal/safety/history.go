@@ -1,7 +1,9 @@
 package safety
 
 import (
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -69,6 +71,27 @@ type Scope struct {
 	Legacy bool
 }
 
+// NormalGateway is a journal record's gateway in the form compared: lower
+// case, without a trailing dot on the host and without :443 or :80. Records
+// are written that way (aisa.Client.Gateway), but older ones may keep a
+// trailing dot or capitals from the base URL; they name the same gateway,
+// so they spend the same budget and stay within undo's reach.
+func NormalGateway(g string) string {
+	g = strings.ToLower(g)
+	host, port, err := net.SplitHostPort(g)
+	if err != nil {
+		return strings.TrimSuffix(g, ".") // no port
+	}
+	host = strings.TrimSuffix(host, ".")
+	if port == "443" || port == "80" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
 // IsLegacy reports whether the attempt's records predate the gateway and
 // key fields.
 func (a Attempt) IsLegacy() bool { return a.Gateway == "" && a.KeyFingerprint == "" }
@@ -77,7 +100,7 @@ func (s Scope) has(a Attempt) bool {
 	if a.IsLegacy() {
 		return s.Legacy
 	}
-	if a.Gateway != s.Gateway {
+	if NormalGateway(a.Gateway) != NormalGateway(s.Gateway) {
 		return false
 	}
 	return s.KeyFingerprint == "" || a.KeyFingerprint == s.KeyFingerprint
