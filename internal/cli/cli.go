@@ -364,7 +364,12 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	server.WithQueueSize(1000)(stdio)
 	stdin, untune := tuneStdio(p)
 	defer untune()
-	err := stdio.Listen(ctx, stdin, p.Stdout)
+	out := &messageWriter{w: p.Stdout}
+	in := newLineLimiter(stdin, MaxStdioLine, func() {
+		logger.Warn("a stdio message over the size limit was dropped and answered with an error", "limit_bytes", MaxStdioLine)
+		_, _ = out.Write(tooLongAnswer)
+	})
+	err := stdio.Listen(ctx, in, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1
