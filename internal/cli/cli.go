@@ -336,6 +336,10 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		}
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
+	if cfg.KeyFromRequest {
+		// Keys the gateway has not accepted never reach the journal.
+		a.deps.Keys = tools.NewKeyCheck()
+	}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
 	logger.Info("xfollow-mcp starting",
 		"version", version,

@@ -114,7 +114,13 @@ func New(s *server.MCPServer, o Options) *Handler {
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			// The key was checked and moved out of the headers by ServeHTTP.
 			if key, ok := r.Context().Value(callerKeyCtx{}).(string); ok {
-				return tools.WithCallerKey(ctx, key)
+				ctx = tools.WithCallerKey(ctx, key)
+				// The peer, not a header a client may write: new keys are
+				// counted per client address (tools.KeyCheck).
+				if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+					ctx = tools.WithCallerAddr(ctx, host)
+				}
+				return ctx
 			}
 			return ctx
 		}),
