@@ -68,8 +68,10 @@ type Options struct {
 	Logger         *slog.Logger
 	// Checks are what /healthz asks besides the server being up, by name
 	// (the state store, with --state): each within HealthCheckTimeout; one
-	// that fails makes /healthz answer 503 naming it down. Only names and
-	// up or down are shown, never an error's text.
+	// that fails makes /healthz answer 503 naming it down, and one that
+	// returns ErrUnsafe (it works, but not safely) is named unsafe, with
+	// status "unsafe" and 200. Only names and up, down or unsafe are shown,
+	// never an error's text.
 	Checks map[string]func(context.Context) error
 
 	// Tests shorten these (zero means the constants above) and learn the
@@ -133,6 +135,11 @@ func New(s *server.MCPServer, o Options) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// ErrUnsafe is what a check returns (wrapped) when what it checks answers
+// but is set up so that a safety control may silently fail: a state store
+// that may evict the budget's keys.
+var ErrUnsafe = errors.New("unsafe")
+
 // HealthCheckTimeout bounds all of /healthz's checks together: probes
 // expect a prompt answer, and a store that takes longer is as good as down.
 const HealthCheckTimeout = time.Second
@@ -150,14 +157,25 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 		Status string            `json:"status"`
 		Checks map[string]string `json:"checks"`
 	}{Status: "ok", Checks: map[string]string{}}
+	unsafe := false
 	for name, check := range h.o.Checks {
 		body.Checks[name] = "up"
-		if err := check(ctx); err != nil {
+		err := check(ctx)
+		switch {
+		case errors.Is(err, ErrUnsafe):
+			body.Checks[name] = "unsafe"
+			unsafe = true
+		case err != nil:
 			body.Checks[name] = "down"
 			body.Status = "unavailable"
 		}
 	}
-	if body.Status != "ok" {
+	if unsafe && body.Status == "ok" {
+		// Serving goes on (writes do), so the answer stays 200: the body
+		// says what is wrong, and the log said how to fix it.
+		body.Status = "unsafe"
+	}
+	if body.Status == "unavailable" {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(body)
