@@ -77,6 +77,9 @@ type Scope struct {
 // trailing dot or capitals from the base URL; they name the same gateway,
 // so they spend the same budget and stay within undo's reach.
 func NormalGateway(g string) string {
+	if normal(g) {
+		return g // as written by this version: no copy, no parse
+	}
 	g = strings.ToLower(g)
 	host, port, err := net.SplitHostPort(g)
 	if err != nil {
@@ -90,6 +93,20 @@ func NormalGateway(g string) string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// normal reports whether g is already in NormalGateway's form without a
+// port: lower case, no trailing dot, no colon.
+func normal(g string) bool {
+	if strings.HasSuffix(g, ".") {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		if c := g[i]; c == ':' || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // IsLegacy reports whether the attempt's records predate the gateway and
