@@ -45,6 +45,9 @@ type Deps struct {
 	// Following is what scans of accounts' followings found (nil: nothing
 	// is cached).
 	Following *FollowingCache
+	// Keys checks a caller's key with the gateway before its first write
+	// (the remote mode's --key-from-request; nil: no check).
+	Keys *KeyCheck
 }
 
 // Call is one tool call in progress.
@@ -186,7 +189,15 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 				return errorResult(err), nil
 			}
 			call.input = in
+			if !spec.ReadOnly {
+				if err := d.Keys.Admit(ctx, call); err != nil {
+					return errorResult(err), nil
+				}
+			}
 			out, err := run(ctx, call, in)
+			if d.Keys != nil {
+				d.Keys.Settled(ctx, call.Client.KeyFingerprint(), err)
+			}
 			if err != nil {
 				var ask *needInput
 				if errors.As(err, &ask) {

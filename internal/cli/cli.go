@@ -37,6 +37,10 @@ type IO struct {
 	Stderr  io.Writer
 	Getenv  func(string) string
 	Version string // from -ldflags; empty means "read the build info"
+	// Release is the version in the source tree's VERSION file (embedded
+	// by main): what an unstamped build without VCS information reports,
+	// as Release-devel, rather than a bare "devel".
+	Release string
 }
 
 const usageText = `xfollow-mcp: an MCP server that manages who your X account follows, through the AIsa gateway.
@@ -64,7 +68,7 @@ func Run(ctx context.Context, p IO) int {
 	sink := newLogSink(p.Stderr)
 	defer sink.Close()
 	p.Stderr = sink
-	version := resolveVersion(p.Version)
+	version := resolveVersion(p.Version, p.Release)
 	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
 	pos, err := parser.Parse(p.Args)
 	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) > 0 && (pos[0] == "help")) {
@@ -174,26 +178,32 @@ func logLevelSet(p *config.Parser, getenv func(string) string) bool {
 
 // resolveVersion is the version stamped at build time (-X main.version) or,
 // for an unstamped build, what the Go toolchain recorded in the binary.
-func resolveVersion(v string) string {
+func resolveVersion(v, release string) string {
 	if v != "" {
 		return v
 	}
 	bi, _ := debug.ReadBuildInfo()
-	return versionFromBuildInfo(bi)
+	return versionFromBuildInfo(bi, release)
 }
 
 // versionFromBuildInfo makes a version from the build information: the
 // module version ("v1.2.3" from go install ...@v1.2.3, a pseudo-version
-// from go build in a clone) or "devel", then the VCS revision when the
-// module version does not already carry it, then "-dirty" when the
-// checkout had uncommitted changes (Go's own "+dirty" is kept as it is).
-func versionFromBuildInfo(bi *debug.BuildInfo) string {
+// from go build in a clone) or "devel" (release-devel when the source's
+// VERSION is known, so that a build with VCS stamping off still says which
+// release it is near), then the VCS revision when the module version does
+// not already carry it, then "-dirty" when the checkout had uncommitted
+// changes (Go's own "+dirty" is kept as it is).
+func versionFromBuildInfo(bi *debug.BuildInfo, release string) string {
+	devel := "devel"
+	if release != "" {
+		devel = release + "-devel"
+	}
 	if bi == nil {
-		return "devel"
+		return devel
 	}
 	v := bi.Main.Version
 	if v == "" || v == "(devel)" {
-		v = "devel"
+		v = devel
 	}
 	var rev string
 	var modified bool
@@ -326,6 +336,10 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		}
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
+	if cfg.KeyFromRequest {
+		// Keys the gateway has not accepted never reach the journal.
+		a.deps.Keys = tools.NewKeyCheck()
+	}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
 	logger.Info("xfollow-mcp starting",
 		"version", version,
@@ -354,7 +368,12 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	server.WithQueueSize(1000)(stdio)
 	stdin, untune := tuneStdio(p)
 	defer untune()
-	err := stdio.Listen(ctx, stdin, p.Stdout)
+	out := &messageWriter{w: p.Stdout}
+	in := newLineLimiter(stdin, MaxStdioLine, func() {
+		logger.Warn("a stdio message over the size limit was dropped and answered with an error", "limit_bytes", MaxStdioLine)
+		_, _ = out.Write(tooLongAnswer)
+	})
+	err := stdio.Listen(ctx, in, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1

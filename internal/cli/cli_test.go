@@ -200,11 +200,28 @@ func TestVersionFromBuildInfo(t *testing.T) {
 			Settings: settings("vcs.revision", "eb44c0ca51f11c15b21045894aa9375e2d78657a", "vcs.modified", "false")},
 			"devel-eb44c0ca51f1"},
 	} {
-		if got := versionFromBuildInfo(tc.bi); got != tc.want {
+		if got := versionFromBuildInfo(tc.bi, ""); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.bi, got, tc.want)
 		}
 	}
-	if got := resolveVersion("1.0.0"); got != "1.0.0" {
+	// A build with VCS stamping off (-buildvcs=false, or a source tarball)
+	// says which release it is near, from the embedded VERSION file.
+	for _, tc := range []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{nil, "0.1.0-devel"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "0.1.0-devel"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+			Settings: settings("vcs.revision", "eb44c0ca51f11c15b21045894aa9375e2d78657a", "vcs.modified", "false")},
+			"0.1.0-devel-eb44c0ca51f1"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+	} {
+		if got := versionFromBuildInfo(tc.bi, "0.1.0"); got != tc.want {
+			t.Errorf("with VERSION 0.1.0, %+v: %q, want %q", tc.bi, got, tc.want)
+		}
+	}
+	if got := resolveVersion("1.0.0", "0.9.0"); got != "1.0.0" {
 		t.Errorf("a stamped version was not used: %q", got)
 	}
 }

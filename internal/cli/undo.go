@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
@@ -30,7 +31,15 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 	if keyFP == "" {
 		keyFP = own
 	}
-	if keyFP != own && !a.cfg.DryRun {
+	switch {
+	case keyFP == own:
+	case a.cfg.Sandbox:
+		// The sandbox checks no key: a remote caller's sandbox unfollows
+		// (--sandbox --key-from-request) are re-followed on the sandbox and
+		// journaled under that caller's fingerprint, which pairs them with
+		// the unfollows.
+		a.deps.Client = a.deps.Client.WithFingerprint(keyFP)
+	case !a.cfg.DryRun:
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: undo: --key-fingerprint %s names another key than AISA_API_KEY (fingerprint %s), and the re-follows would go out with AISA_API_KEY; set AISA_API_KEY to the key with fingerprint %s, or add --dry-run to list what would be re-followed\n", keyFP, own, keyFP)
 		return 1
 	}
@@ -40,6 +49,14 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 	items := tools.UndoCandidates(recs, scope, time.Now().Add(-since))
 	if len(items) == 0 {
 		fmt.Fprintf(p.Stdout, "nothing to undo: the journal shows no unfollow of that gateway and key in the last %s\n", since)
+		if others := otherKeys(recs, scope, time.Now().Add(-since)); len(others) > 0 {
+			how := "set AISA_API_KEY to that caller's key (or add --dry-run to list them)"
+			if a.cfg.Sandbox {
+				how = "the sandbox checks no key, so this needs no key of theirs"
+			}
+			fmt.Fprintf(p.Stdout, "the journal holds unfollows of gateway %s by other keys in that time: %s; to undo one key's, add --key-fingerprint FP (%s)\n",
+				scope.Gateway, strings.Join(others, ", "), how)
+		}
 		return 0
 	}
 	c, err := a.inProcess(ctx)
@@ -101,4 +118,22 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 		return 1
 	}
 	return 0
+}
+
+// otherKeys lists the key fingerprints, other than scope's, that have
+// unfollows to undo on scope's gateway since then, each with how many.
+func otherKeys(recs []safety.Record, scope safety.Scope, since time.Time) []string {
+	seen := map[string]bool{scope.KeyFingerprint: true}
+	var out []string
+	for _, r := range recs {
+		fp := r.KeyFingerprint
+		if seen[fp] || safety.NormalGateway(r.Gateway) != safety.NormalGateway(scope.Gateway) {
+			continue
+		}
+		seen[fp] = true
+		if n := len(tools.UndoCandidates(recs, safety.Scope{Gateway: scope.Gateway, KeyFingerprint: fp}, since)); n > 0 {
+			out = append(out, fmt.Sprintf("%s (%d)", fp, n))
+		}
+	}
+	return out
 }
