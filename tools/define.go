@@ -349,11 +349,27 @@ func shorten(s string, n int) string {
 // successResult renders a tool's output as structuredContent plus the same
 // JSON as text.
 func successResult(out any) (*mcp.CallToolResult, error) {
-	text, err := json.Marshal(out)
+	text, err := MarshalText(out)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
 	return mcp.NewToolResultStructured(out, string(text)), nil
+}
+
+// MarshalText encodes v as compact JSON for a person or a model to read:
+// unlike json.Marshal it leaves &, < and > as they are, so a link such as
+// link_x_account's auth_url can be copied from the text as it stands
+// (json.Marshal would write its ampersands as \u0026, which a browser does
+// not undo). Nothing here is embedded in HTML, the one place that escaping
+// protects.
+func MarshalText(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func logCall(l *slog.Logger, name string, start time.Time, res *mcp.CallToolResult) {

@@ -393,12 +393,13 @@ func (a *app) printTools(ctx context.Context, p IO) int {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	out, err := json.MarshalIndent(map[string]any{"tools": res.Tools}, "", "  ")
-	if err != nil {
+	enc := json.NewEncoder(p.Stdout)
+	enc.SetEscapeHTML(false) // descriptions read as written
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"tools": res.Tools}); err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(p.Stdout, string(out))
 	return 0
 }
 
@@ -428,7 +429,7 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 		fmt.Fprintln(p.Stderr, resultText(res))
 		return 1
 	}
-	out, err := json.Marshal(res.StructuredContent)
+	out, err := tools.MarshalText(res.StructuredContent) // a link's & stays &
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
