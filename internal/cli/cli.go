@@ -404,7 +404,9 @@ func (a *app) printTools(ctx context.Context, p IO) int {
 }
 
 // callOnce runs one tool call through the in-process server. The structured
-// result goes to stdout (exit 0); an error result's text to stderr (exit 1).
+// result goes to stdout, an error result's text to stderr; the exit code
+// says which, and whether a control or a limit stopped all or part of it
+// (exitcode.go).
 func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if !json.Valid([]byte(args)) {
 		fmt.Fprintf(p.Stderr, "[invalid_argument] the arguments are not valid JSON: pass one JSON object in single quotes, e.g. '{\"target_user_id\":\"2244994945\"}'\n")
@@ -420,14 +422,14 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "[") {
 			fmt.Fprintln(p.Stderr, err) // a coded refusal, printed like an error result
-			return 1
+			return exitForError(err.Error())
 		}
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
-		return 1
+		return exitError
 	}
 	if res.IsError {
 		fmt.Fprintln(p.Stderr, resultText(res))
-		return 1
+		return exitForError(resultText(res))
 	}
 	out, err := tools.MarshalText(res.StructuredContent) // a link's & stays &
 	if err != nil {
@@ -435,7 +437,7 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 		return 1
 	}
 	fmt.Fprintln(p.Stdout, string(out))
-	return 0
+	return exitForResult(res)
 }
 
 func (a *app) call(ctx context.Context, c *client.Client, name string, args json.RawMessage) (*mcp.CallToolResult, error) {

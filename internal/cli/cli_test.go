@@ -211,7 +211,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 
 func TestCallOfWriteToolOnReadOnlyServerSaysReadOnly(t *testing.T) {
 	code, out, errOut := run(t, nil, "--sandbox", "--read-only", "call", "unfollow_x_user", `{"target_user_id":"12"}`)
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "[read_only] unfollow_x_user changes the X account, and this server runs read-only") {
+	if code != 3 || out != "" || !strings.HasPrefix(errOut, "[read_only] unfollow_x_user changes the X account, and this server runs read-only") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
