@@ -203,6 +203,15 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		out.Results = append(out.Results, BatchItem{TargetUserID: it.ID, Status: status, Code: te.Code, Message: te.Msg})
 		progress(i + 1)
 		if batchStops[te.Code] || (te.Code == CodeUnavailable && te.RetryAfter > 0) {
+			// What is left of what was asked: this id and the rest.
+			left, spent := len(items)-i, 0
+			if g.DryRun {
+				spent = dryUsed // counted here, never in the budget
+			}
+			if lt, ok := g.withWhatIsLeft(ctx, c, te, left, len(items), spent).(*ToolError); ok {
+				te = lt
+				out.Results[len(out.Results)-1].Message = te.Msg
+			}
 			out.Stopped = te.Error()
 			out.RetryAfterSeconds = te.RetryAfter
 		}
