@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 )
@@ -251,13 +250,9 @@ func progressReporter(ctx context.Context, c *Call, total int) func(done int) {
 	if meta == nil || meta.ProgressToken == nil {
 		return func(int) {}
 	}
-	srv := server.ServerFromContext(ctx)
-	if srv == nil {
-		return func(int) {}
-	}
 	token := meta.ProgressToken
 	return func(done int) {
-		err := srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+		err := notify(ctx, "notifications/progress", map[string]any{
 			"progressToken": token,
 			"progress":      done,
 			"total":         total,

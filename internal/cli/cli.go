@@ -354,7 +354,12 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	server.WithQueueSize(1000)(stdio)
 	stdin, untune := tuneStdio(p)
 	defer untune()
-	err := stdio.Listen(ctx, stdin, p.Stdout)
+	// Progress before the response, and piped calls that finish
+	// (stdioorder.go).
+	pending := newPendingCalls()
+	out := &stdioOut{w: p.Stdout, pending: pending}
+	stdio.SetContextFunc(func(ctx context.Context) context.Context { return tools.WithNotifier(ctx, out.notify) })
+	err := stdio.Listen(ctx, &stdioIn{ctx: ctx, r: stdin, pending: pending}, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1
