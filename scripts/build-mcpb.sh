@@ -6,10 +6,11 @@
 # package-lock.json and installed with npm when missing).
 #
 # Needs Node.js 18 or newer, the packer's own requirement (this project builds
-# on Node 20). `npm install` also installs the MCP Inspector, which declares
-# Node 22.19 or newer: on an older Node npm may print engine warnings for it,
-# which the build does not use, and --engine-strict=false keeps an
-# engine-strict npm config from stopping the install.
+# on Node 20). `npm ci` also installs the MCP Inspector, which declares
+# Node 22.19 or newer (as do two of its dependencies): on an older Node npm
+# prints engine warnings for them, which the build does not use, and
+# --engine-strict=false keeps an engine-strict npm config from stopping the
+# install.
 #
 # Usage: bash scripts/build-mcpb.sh [--all] [--out DIR] [--release-version V]
 #   (default)            a bundle for this machine's OS and CPU
@@ -52,10 +53,10 @@ manifest_version=$(node -p 'require("./manifest.json").version')
 
 mcpb=node_modules/.bin/mcpb
 if [ ! -x "$mcpb" ]; then
-  echo "installing the pinned npm packages (npm install)"
-  npm install --no-audit --no-fund --loglevel=error --engine-strict=false
+  echo "installing the pinned npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error --engine-strict=false
 fi
-[ -x "$mcpb" ] || fail "npm install did not provide $mcpb"
+[ -x "$mcpb" ] || fail "npm ci did not provide $mcpb"
 
 if [ "$all" = 1 ]; then
   targets="linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64"

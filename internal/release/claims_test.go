@@ -71,7 +71,7 @@ func TestReadmeAgreesOnRemotes(t *testing.T) {
 
 // scripts/build-mcpb.sh and README name one Node version for the bundle
 // build, at least what the packer (@anthropic-ai/mcpb and what it brings)
-// declares; and the script's `npm install` succeeds with npm's engine-strict
+// declares; and the script's `npm ci` succeeds with npm's engine-strict
 // on even though it also installs the MCP Inspector (node >=22.19), which the
 // build does not use. The install is run as a dry run from the lockfile in a
 // scratch folder, so it leaves node_modules alone.
@@ -139,9 +139,9 @@ func TestBundleBuildNeedsOnlyTheNodeItClaims(t *testing.T) {
 		}
 	}
 
-	line := regexp.MustCompile(`(?m)^\s*(npm install[^\n]*)$`).FindSubmatch(script)
+	line := regexp.MustCompile(`(?m)^\s*(npm ci[^\n]*)$`).FindSubmatch(script)
 	if line == nil {
-		t.Fatal("build-mcpb.sh runs no npm install")
+		t.Fatal("build-mcpb.sh runs no npm ci")
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
 		if os.Getenv("CI") == "true" {
