@@ -187,3 +187,29 @@ func TestManifestSaysWhatRunsUndo(t *testing.T) {
 		}
 	}
 }
+
+// The Quick start builds the binary and puts it on PATH before any later
+// section runs a bare `xfollow-mcp` outside an install recipe: a newcomer
+// following the README line by line has it.
+func TestQuickStartBuildsTheBinaryTheReadmeRuns(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	qs := strings.Index(readme, "## Quick start")
+	if qs < 0 {
+		t.Fatal("README has no Quick start")
+	}
+	block := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(readme[qs:])
+	if block == nil {
+		t.Fatal("the Quick start has no sh block")
+	}
+	if !regexp.MustCompile(`(?m)^go build -o xfollow-mcp \. && export PATH="\$PWD:\$PATH"`).MatchString(block[1]) {
+		t.Fatalf("the Quick start does not build xfollow-mcp and put it on PATH:\n%s", block[1])
+	}
+	try := strings.Index(readme, "### Try it without a host")
+	if try < 0 || !strings.Contains(readme[try:try+400], "\nxfollow-mcp --sandbox ") {
+		t.Fatal("Try it without a host no longer runs xfollow-mcp as this test expects; check that what it runs is built first")
+	}
+}
