@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -204,9 +205,29 @@ func budgetError(err error) error {
 // budgetAdvice ends a budget refusal.
 const budgetAdvice = "Tell the person rather than working around it"
 
-// jobsHint points at the tool that sends a long list at a pace the budget
-// allows.
-const jobsHint = "start_x_unfollow_job runs the rest at a safe pace"
+// JobsTool is the tool that sends a long list of unfollows at a pace the
+// budget allows.
+const JobsTool = "start_x_unfollow_job"
+
+// restHint ends a stop by a limit with where to go for the rest of the
+// work: the jobs tool when this server has it, nothing otherwise. It is the
+// one place a stop's advice names another tool.
+func restHint() string {
+	if hasTool(JobsTool) {
+		return "; " + JobsTool + " runs the rest at a safe pace"
+	}
+	return ""
+}
+
+// hasTool reports whether this server has a tool of that name. It is set
+// in init: the tools' handlers use it, and All is made of the tools.
+var hasTool func(name string) bool
+
+func init() {
+	hasTool = func(name string) bool {
+		return slices.ContainsFunc(All(), func(t Tool) bool { return t.Name == name })
+	}
+}
 
 // withWhatIsLeft adds to a stop by a limit (the budget, or the gateway's
 // rate limit) how much of what was asked is left, when at the current
@@ -221,10 +242,10 @@ func (g *Gate) withWhatIsLeft(ctx context.Context, c *Call, err error, left, ask
 	cp := *te
 	if te.Code == CodeBudgetExhausted {
 		cp.Msg = strings.TrimSuffix(strings.TrimSuffix(cp.Msg, budgetAdvice), " ") + " " +
-			g.whatIsLeft(ctx, c, left, asked, spent) + ". " + budgetAdvice + "; " + jobsHint
+			g.whatIsLeft(ctx, c, left, asked, spent) + ". " + budgetAdvice + restHint()
 	} else {
 		// The gateway's own limits are not known here: no finishing time.
-		cp.Msg = strings.TrimSuffix(cp.Msg, ".") + fmt.Sprintf(". %d of %d left; %s", left, asked, jobsHint)
+		cp.Msg = strings.TrimSuffix(cp.Msg, ".") + fmt.Sprintf(". %d of %d left", left, asked) + restHint()
 	}
 	return &cp
 }

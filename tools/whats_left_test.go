@@ -2,6 +2,7 @@ package tools_test
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
 )
 
-var allDone = regexp.MustCompile(`(\d+) of (\d+) left; at ([^,]+), all done around (\d{4}-\d\d-\d\dT\d\d:\d\dZ)\. Tell the person rather than working around it; start_x_unfollow_job runs the rest at a safe pace`)
+var allDone = regexp.MustCompile(`(\d+) of (\d+) left; at ([^,]+), all done around (\d{4}-\d\d-\d\dT\d\d:\d\dZ)\. Tell the person rather than working around it(; start_x_unfollow_job runs the rest at a safe pace)?$`)
 
 // checkAllDone finds the sentence and checks its numbers and its time, which
 // must lie within [from, to] rounded up to the minute.
@@ -19,6 +20,10 @@ func checkAllDone(t *testing.T, text, left, asked, pace string, from, to time.Ti
 	m := allDone.FindStringSubmatch(text)
 	if m == nil || m[1] != left || m[2] != asked || m[3] != pace {
 		t.Fatalf("want %s of %s left at %s; text %q", left, asked, pace, text)
+	}
+	// The rest goes to the jobs tool only when the server has one.
+	if hasJobs := slices.ContainsFunc(tools.All(), func(tl tools.Tool) bool { return tl.Name == tools.JobsTool }); hasJobs != (m[5] != "") {
+		t.Fatalf("the server has the jobs tool: %v; the text %q", hasJobs, text)
 	}
 	at, err := time.Parse("2006-01-02T15:04Z", m[4])
 	if err != nil {
