@@ -46,8 +46,9 @@ Usage:
   xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
-  xfollow-mcp [flags] undo --journal PATH --since 2h
+  xfollow-mcp [flags] undo --journal PATH --since 2h [--dry-run]
                                             re-follow what the journal shows was unfollowed
+                                            (--dry-run lists it and sends nothing)
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
@@ -116,7 +117,7 @@ func Run(ctx context.Context, p IO) int {
 		}
 	case "undo":
 		if len(pos) > 0 {
-			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h")
+			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
 		}
 		if cfg.Journal == "" || parser.UndoSince() <= 0 {
 			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
