@@ -12,6 +12,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -242,6 +243,18 @@ func (a *app) close() {
 	}
 }
 
+// sandboxState is where the sandbox keeps its follow graph between runs:
+// --sandbox-state, or beside the journal; "" keeps it in this process only.
+func sandboxState(cfg config.Config) string {
+	if cfg.SandboxState != "" {
+		return config.ExpandHome(cfg.SandboxState, os.UserHomeDir)
+	}
+	if cfg.Journal != "" {
+		return filepath.Join(filepath.Dir(cfg.Journal), sandbox.StateFileName)
+	}
+	return ""
+}
+
 // build turns the configuration into a server, or says why it cannot.
 func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, version: version, logger: logger}
@@ -252,7 +265,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			limit = -1 // off
 		}
 		// --account picks which sandbox account is the linked one.
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account})
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, StatePath: sandboxState(cfg)})
 		if err != nil {
 			return nil, err
 		}

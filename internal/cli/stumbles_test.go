@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 )
 
 // TestCallPrintsLinksAsWritten: call's output is what a person copies; the
@@ -84,5 +86,70 @@ func TestUndoUsageShowsDryRun(t *testing.T) {
 	_, out, _ := run(t, nil, "--help")
 	if !strings.Contains(out, "undo --journal PATH --since 2h [--dry-run]") {
 		t.Fatalf("usage:\n%s", out)
+	}
+}
+
+// TestSandboxRemembersBetweenProcesses: with a journal the sandbox keeps
+// its follow graph beside it, so an unfollow in one process, what a
+// second reads, and an undo in a third are one world; --sandbox-state names
+// the file without a journal; with neither each process starts afresh.
+func TestSandboxRemembersBetweenProcesses(t *testing.T) {
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "journal.jsonl")
+	following := func(args ...string) string {
+		t.Helper()
+		args = append(args, "call", "check_x_follow_relationship", `{"source_username":"xfollow_sandbox","target_username":"jack"}`)
+		code, out, errOut := run(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s%s", code, out, errOut)
+		}
+		if strings.Contains(out, `"following":true`) {
+			return "following"
+		}
+		return "not following"
+	}
+	if code, out, errOut := run(t, nil, "--sandbox", "--journal", journal, "call", "unfollow_x_user", `{"target_user_id":"12"}`); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if got := following("--sandbox", "--journal", journal); got != "not following" {
+		t.Fatalf("a second process sees the account %s", got)
+	}
+	if got := following("--sandbox"); got != "following" {
+		t.Fatalf("without a journal or --sandbox-state a process starts afresh; it sees %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "xfollow-sandbox-state.jsonl")); err != nil {
+		t.Fatalf("no state beside the journal: %v", err)
+	}
+	code, out, errOut := run(t, nil, "--sandbox", "undo", "--journal", journal, "--since", "1h")
+	if code != 0 || !strings.Contains(out, "refollowed 12") {
+		t.Fatalf("undo: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := following("--sandbox", "--journal", journal); got != "following" {
+		t.Fatalf("after undo in another process the account is %s", got)
+	}
+
+	state := filepath.Join(t.TempDir(), "world.jsonl")
+	if code, out, errOut := run(t, nil, "--sandbox", "--sandbox-state", state, "call", "unfollow_x_users", `{"target_user_ids":["12","783214"]}`); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if got := following("--sandbox", "--sandbox-state", state); got != "not following" {
+		t.Fatalf("--sandbox-state: a second process sees the account %s", got)
+	}
+	// The big account's graph, built on demand, is kept too.
+	if code, out, errOut := run(t, nil, "--sandbox", "--account", "xfollow_big", "--sandbox-state", state, "call", "unfollow_x_user", `{"target_user_id":"`+sandbox.BigUserID(1)+`"}`); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, nil, "--sandbox", "--sandbox-state", state, "call", "check_x_follow_relationship", `{"source_username":"xfollow_big","target_username":"`+sandbox.BigUsernameOf(1)+`"}`)
+	if code != 0 || !strings.Contains(out, `"following":false`) {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	// A file that is not a state file is an error, not a fresh world.
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, nil, "--sandbox", "--sandbox-state", bad, "call", "get_x_user", `{"username":"jack"}`)
+	if code != 1 || !strings.Contains(errOut, "line 1 is not a follow, unfollow or request") {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }

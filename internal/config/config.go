@@ -48,6 +48,7 @@ type Config struct {
 	MaxUnfollowsPerDay   int
 	State                string // "" or a redis:// URL shared by replicas; it may hold a password: show RedactURL(State)
 	SandboxUnfollowLimit int
+	SandboxState         string // the sandbox's state file; "" for the default (beside the journal)
 	Workers              int
 	// Account is the handle (without @) of the X account linked to the key;
 	// with it, unfollows check the relationship first.
@@ -107,6 +108,7 @@ var Flags = []Flag{
 	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
 	{"sandbox-unfollow-limit", "XFOLLOW_SANDBOX_UNFOLLOW_LIMIT", "50", "the simulated gateway's unfollows per 15 minutes; 0 turns it off (with --sandbox)"},
+	{"sandbox-state", "XFOLLOW_SANDBOX_STATE", "", "with --sandbox: file that keeps the simulated follow graph between runs (default: xfollow-sandbox-state.jsonl beside --journal; none without a journal)"},
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
@@ -186,6 +188,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
 	intVar(&c.SandboxUnfollowLimit, "sandbox-unfollow-limit")
+	p.fs.StringVar(&c.SandboxState, "sandbox-state", env("sandbox-state", ""), usage("sandbox-state"))
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
