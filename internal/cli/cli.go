@@ -121,7 +121,7 @@ func Run(ctx context.Context, p IO) int {
 			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
 		}
 		if cfg.Journal == "" || parser.UndoSince() <= 0 {
-			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
+			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
 		}
 		// Undo reads an existing journal; a mistyped path must not become a
 		// new empty journal and a cheerful "nothing to undo".
@@ -134,6 +134,9 @@ func Run(ctx context.Context, p IO) int {
 	case "version":
 		return usageErr(p, "unknown command \"version\"; did you mean --version?")
 	default:
+		if m := didYouMean(cmd, commands); m != "" {
+			return usageErr(p, "unknown command %q; did you mean %s?", cmd, m)
+		}
 		return usageErr(p, "unknown command %q", cmd)
 	}
 
@@ -470,6 +473,13 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 			return nil, errors.New(err.Error()[i:])
 		}
 		if strings.Contains(err.Error(), "not found") {
+			var names []string
+			for _, t := range tools.All() {
+				names = append(names, t.Name)
+			}
+			if m := didYouMean(name, names); m != "" {
+				return nil, fmt.Errorf("no tool named %q here; did you mean %s? (run 'xfollow-mcp tools' to list them)", name, m)
+			}
 			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
 		}
 		return nil, err

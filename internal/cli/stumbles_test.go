@@ -153,3 +153,40 @@ func TestSandboxRemembersBetweenProcesses(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestDidYouMean: a mistyped command or tool name gets the one it is close
+// to; a word close to nothing gets no guess.
+func TestDidYouMean(t *testing.T) {
+	code, _, errOut := run(t, nil, "--sandbox", "tool")
+	if code != 2 || !strings.Contains(errOut, `unknown command "tool"; did you mean tools?`) {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(t, nil, "--sandbox", "call", "unfolow_x_user", `{"target_user_id":"12"}`)
+	if code != 1 || !strings.Contains(errOut, `no tool named "unfolow_x_user" here; did you mean unfollow_x_user?`) {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(t, nil, "--sandbox", "frobnicate")
+	if code != 2 || strings.Contains(errOut, "did you mean") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got := didYouMean("get_x_usr", []string{"get_x_user", "list_x_following"}); got != "get_x_user" {
+		t.Fatalf("didYouMean = %q", got)
+	}
+}
+
+// TestPlainWords: an id sent as a number, or a timeout that is not a
+// length of time, is told in words a person uses.
+func TestPlainWords(t *testing.T) {
+	code, _, errOut := run(t, nil, "--sandbox", "call", "unfollow_x_user", `{"target_user_id":12}`)
+	if code != 1 || !strings.Contains(errOut, `target_user_id must be the id in quotes, e.g. "2244994945", not a JSON number`) {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(t, nil, "--sandbox", "call", "unfollow_x_users", `{"target_user_ids":[12]}`)
+	if code != 1 || !strings.Contains(errOut, `target_user_ids must be a list of ids, each in quotes`) {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(t, nil, "--timeout", "soon")
+	if code != 2 || strings.Contains(errOut, "Go duration") || !strings.Contains(errOut, "a length of time such as 20s") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}

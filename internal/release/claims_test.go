@@ -213,3 +213,35 @@ func TestQuickStartBuildsTheBinaryTheReadmeRuns(t *testing.T) {
 		t.Fatal("Try it without a host no longer runs xfollow-mcp as this test expects; check that what it runs is built first")
 	}
 }
+
+// scripts/build-mcpb.sh says what it does before each slow step (npm ci,
+// each go build, mcpb validate, mcpb pack), so a terminal never sits
+// silent for a minute.
+func TestBundleBuildSaysWhatItDoes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "scripts", "build-mcpb.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, slow := range []string{"npm ci ", "go build ", `"$mcpb" validate`, `"$mcpb" pack`} {
+		found := false
+		for i, l := range lines {
+			if !strings.Contains(l, slow) || strings.HasPrefix(strings.TrimSpace(l), "#") || strings.Contains(l, "step ") {
+				continue
+			}
+			found = true
+			said := false
+			for j := max(0, i-3); j < i; j++ {
+				if strings.HasPrefix(strings.TrimSpace(lines[j]), "step ") {
+					said = true
+				}
+			}
+			if !said {
+				t.Errorf("line %d runs %s without a step line before it", i+1, slow)
+			}
+		}
+		if !found {
+			t.Errorf("build-mcpb.sh no longer runs %s; update this test", slow)
+		}
+	}
+}
