@@ -12,6 +12,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -50,8 +51,9 @@ Usage:
   xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
-  xfollow-mcp [flags] undo --journal PATH --since 2h
+  xfollow-mcp [flags] undo --journal PATH --since 2h [--dry-run]
                                             re-follow what the journal shows was unfollowed
+                                            (--dry-run lists it and sends nothing)
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
@@ -120,10 +122,10 @@ func Run(ctx context.Context, p IO) int {
 		}
 	case "undo":
 		if len(pos) > 0 {
-			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h")
+			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
 		}
 		if cfg.Journal == "" || parser.UndoSince() <= 0 {
-			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
+			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
 		}
 		// Undo reads an existing journal; a mistyped path must not become a
 		// new empty journal and a cheerful "nothing to undo".
@@ -136,6 +138,9 @@ func Run(ctx context.Context, p IO) int {
 	case "version":
 		return usageErr(p, "unknown command \"version\"; did you mean --version?")
 	default:
+		if m := didYouMean(cmd, commands); m != "" {
+			return usageErr(p, "unknown command %q; did you mean %s?", cmd, m)
+		}
 		return usageErr(p, "unknown command %q", cmd)
 	}
 
@@ -251,6 +256,18 @@ func (a *app) close() {
 	}
 }
 
+// sandboxState is where the sandbox keeps its follow graph between runs:
+// --sandbox-state, or beside the journal; "" keeps it in this process only.
+func sandboxState(cfg config.Config) string {
+	if cfg.SandboxState != "" {
+		return config.ExpandHome(cfg.SandboxState, os.UserHomeDir)
+	}
+	if cfg.Journal != "" {
+		return filepath.Join(filepath.Dir(cfg.Journal), sandbox.StateFileName)
+	}
+	return ""
+}
+
 // build turns the configuration into a server, or says why it cannot.
 func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, version: version, logger: logger}
@@ -261,7 +278,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			limit = -1 // off
 		}
 		// --account picks which sandbox account is the linked one.
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account})
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, StatePath: sandboxState(cfg)})
 		if err != nil {
 			return nil, err
 		}
@@ -368,12 +385,17 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	server.WithQueueSize(1000)(stdio)
 	stdin, untune := tuneStdio(p)
 	defer untune()
-	out := &messageWriter{w: p.Stdout}
+	// Progress before the response, and piped calls that finish
+	// (stdioorder.go); lines over MaxStdioLine dropped as they arrive
+	// (stdioline.go), answered through the same serialised stdout.
+	pending := newPendingCalls()
+	out := &stdioOut{w: p.Stdout, pending: pending}
 	in := newLineLimiter(stdin, MaxStdioLine, func() {
 		logger.Warn("a stdio message over the size limit was dropped and answered with an error", "limit_bytes", MaxStdioLine)
 		_, _ = out.Write(tooLongAnswer)
 	})
-	err := stdio.Listen(ctx, in, out)
+	stdio.SetContextFunc(func(ctx context.Context) context.Context { return tools.WithNotifier(ctx, out.notify) })
+	err := stdio.Listen(ctx, &stdioIn{ctx: ctx, r: in, pending: pending}, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1
@@ -412,17 +434,20 @@ func (a *app) printTools(ctx context.Context, p IO) int {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	out, err := json.MarshalIndent(map[string]any{"tools": res.Tools}, "", "  ")
-	if err != nil {
+	enc := json.NewEncoder(p.Stdout)
+	enc.SetEscapeHTML(false) // descriptions read as written
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"tools": res.Tools}); err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(p.Stdout, string(out))
 	return 0
 }
 
 // callOnce runs one tool call through the in-process server. The structured
-// result goes to stdout (exit 0); an error result's text to stderr (exit 1).
+// result goes to stdout, an error result's text to stderr; the exit code
+// says which, and whether a control or a limit stopped all or part of it
+// (exitcode.go).
 func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if !json.Valid([]byte(args)) {
 		fmt.Fprintf(p.Stderr, "[invalid_argument] the arguments are not valid JSON: pass one JSON object in single quotes, e.g. '{\"target_user_id\":\"2244994945\"}'\n")
@@ -438,22 +463,22 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "[") {
 			fmt.Fprintln(p.Stderr, err) // a coded refusal, printed like an error result
-			return 1
+			return exitForError(err.Error())
 		}
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
-		return 1
+		return exitError
 	}
 	if res.IsError {
 		fmt.Fprintln(p.Stderr, resultText(res))
-		return 1
+		return exitForError(resultText(res))
 	}
-	out, err := json.Marshal(res.StructuredContent)
+	out, err := tools.MarshalText(res.StructuredContent) // a link's & stays &
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(p.Stdout, string(out))
-	return 0
+	return exitForResult(res)
 }
 
 func (a *app) call(ctx context.Context, c *client.Client, name string, args json.RawMessage) (*mcp.CallToolResult, error) {
@@ -467,6 +492,13 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 			return nil, errors.New(err.Error()[i:])
 		}
 		if strings.Contains(err.Error(), "not found") {
+			var names []string
+			for _, t := range tools.All() {
+				names = append(names, t.Name)
+			}
+			if m := didYouMean(name, names); m != "" {
+				return nil, fmt.Errorf("no tool named %q here; did you mean %s? (run 'xfollow-mcp tools' to list them)", name, m)
+			}
 			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
 		}
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sync"
 )
 
 // MaxStdioLine is the longest JSON-RPC message (one line, without its
@@ -95,21 +94,6 @@ func (l *lineLimiter) drop() {
 	l.line = nil
 	l.skipping = true
 	l.tooLong()
-}
-
-// messageWriter serialises whole messages onto the stdio server's stdout:
-// mcp-go writes each message with one Write under its own lock, and the
-// line limiter's refusals go through the same writer, so the two never
-// interleave.
-type messageWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (m *messageWriter) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.w.Write(p)
 }
 
 // tooLongAnswer is the JSON-RPC error a dropped line gets: Invalid Request,

@@ -372,7 +372,7 @@ func TestSandboxJournalIsNotReplayedForReal(t *testing.T) {
 		}
 	}
 	code, out, _ := runCmd(t, gw, "undo", "--journal", journal, "--since", "1h")
-	if code != 0 || !strings.Contains(out, "nothing to undo") || len(gw.Requests()) != 0 {
+	if code != 3 || !strings.Contains(out, "nothing to undo") || !strings.Contains(out, "gateway sandbox (2 unfollows): add --sandbox") || len(gw.Requests()) != 0 {
 		t.Fatalf("undo against the real gateway replayed sandbox records: exit %d\n%s\n%d requests", code, out, len(gw.Requests()))
 	}
 	code, out, errOut := runCmd(t, gw, "--journal", journal, "--max-unfollows-per-15m", "1", "call", "unfollow_x_user", `{"target_user_id":"12"}`)
@@ -406,7 +406,7 @@ func TestUndoIsTruthfulWithAnAccount(t *testing.T) {
 		t.Fatalf("%d writes; the not-followed account must not be sent", len(gw.Writes()))
 	}
 	code, stdout, errOut := runCmd(t, gw, "undo", "--journal", journal, "--since", "1h")
-	if code != 0 || strings.Contains(stdout, "1500000000000000001") || !strings.Contains(stdout, "refollowed 12\n") ||
+	if code != 0 || strings.Contains(stdout, "1500000000000000001") || !strings.Contains(stdout, "refollowed 12 (@jack)\n") ||
 		!strings.Contains(stdout, "refollowed 783214 [unverified") || !strings.Contains(stdout, "2 of 2 re-follows succeeded (1 unverified") {
 		t.Fatalf("undo exit %d\n%s\n%s", code, stdout, errOut)
 	}
@@ -505,7 +505,7 @@ func TestSandboxUndoOfRemoteCallers(t *testing.T) {
 	fp := aisa.KeyFingerprint(key)
 
 	code, out, errOut := runCmd(t, nil, "--sandbox", "undo", "--journal", journal, "--since", "1h")
-	if code != 0 || !strings.Contains(out, "nothing to undo") || !strings.Contains(out, fp+" (2)") || !strings.Contains(out, "--key-fingerprint") {
+	if code != 3 || !strings.Contains(out, "nothing to undo") || !strings.Contains(out, fp+" (2 unfollows)") || !strings.Contains(out, "--key-fingerprint "+fp) {
 		t.Fatalf("sandbox undo without a fingerprint: %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = runCmd(t, nil, "--sandbox", "undo", "--journal", journal, "--since", "1h", "--key-fingerprint", fp)

@@ -469,3 +469,20 @@ func (s *redisSlot) Release() {
 		s.b.up()
 	})
 }
+
+// Events lists the times of fp's unfollows still kept in the store (on the
+// store's clock), oldest first: for saying when a number of unfollows could
+// all be sent, never for deciding whether one may be.
+func (b *RedisBudget) Events(ctx context.Context, fp string) ([]time.Time, error) {
+	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	zs, err := b.rdb.ZRangeWithScores(opCtx, RedisKeyPrefix+fp, 0, -1).Result()
+	if err != nil {
+		return nil, b.fail(ctx, err)
+	}
+	out := make([]time.Time, len(zs))
+	for i, z := range zs {
+		out[i] = time.UnixMilli(int64(z.Score))
+	}
+	return out, nil
+}
