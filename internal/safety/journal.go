@@ -236,6 +236,9 @@ func OpenJournalWith(path string, o JournalOptions) (*Journal, error) {
 		return nil, fmt.Errorf("journal %s cannot be opened: %v", path, causeOf(err))
 	}
 	j.tighten(path, 0o600)
+	for _, name := range []string{"lock", "checkpoint.json", "pins.json"} {
+		j.tighten(filepath.Join(j.dir, name), 0o600)
+	}
 	_ = lockFile(j.f)
 	defer func() { unlockFile(j.f) }()
 	line, err := j.repair()
@@ -504,7 +507,7 @@ func (j *Journal) repair() (int, error) {
 	line := j.active.Lines + 1
 	rec, _ := json.Marshal(Record{Time: j.now().UTC(), Phase: PhaseRepair, Line: line})
 	buf := append(append([]byte{'\n'}, rec...), '\n')
-	if _, err := j.writeRaw(buf); err != nil {
+	if err := j.writeLine(st.Size(), buf); err != nil {
 		return 0, err
 	}
 	if err := j.f.Sync(); err != nil {
@@ -515,11 +518,23 @@ func (j *Journal) repair() (int, error) {
 	return line, nil
 }
 
-func (j *Journal) writeRaw(b []byte) (int, error) {
+// writeLine appends b to the active segment, which is size bytes long. A
+// write that fails part way (a full disk) is cut back off, so that it
+// leaves no fragment; if even that fails, the next append closes off what
+// is left. The caller holds the lock: nobody else writes meanwhile.
+func (j *Journal) writeLine(size int64, b []byte) error {
+	var err error
 	if j.write != nil {
-		return j.write(j.f, b)
+		_, err = j.write(j.f, b)
+	} else {
+		_, err = j.f.Write(b)
 	}
-	return j.f.Write(b)
+	if err != nil {
+		if st, serr := j.f.Stat(); serr == nil && st.Size() > size {
+			_ = j.f.Truncate(size)
+		}
+	}
+	return err
 }
 
 // Append writes r as one line and syncs it. The time is set if zero.
@@ -583,7 +598,7 @@ func (j *Journal) appendLocked(r Record) error {
 		return err
 	}
 	line = append(line, '\n')
-	if _, err := j.writeRaw(line); err != nil {
+	if err := j.writeLine(j.active.Size, line); err != nil {
 		return j.fail(fmt.Errorf("journal %s: write failed: %v", j.path, causeOf(err)), false)
 	}
 	if err := j.f.Sync(); err != nil {

@@ -376,7 +376,9 @@ func (j *Journal) rotate() error {
 		return fmt.Errorf("%s already exists; the segment folder was changed from outside", dst)
 	}
 	if err := os.Rename(j.path, dst); err != nil {
-		return err
+		// Nothing changed: go on appending to the active segment.
+		j.warn("rotate", "the journal's active segment cannot be sealed; it goes on growing", "journal", j.path, "err", causeOf(err))
+		return nil
 	}
 	j.hook("rotate-renamed")
 	if err := syncDir(filepath.Dir(j.path)); err != nil {
@@ -445,7 +447,9 @@ func (j *Journal) retain() {
 	keep := j.sealed[:0:0]
 	removed := false
 	for i, m := range j.sealed {
-		if i < len(j.sealed)-1 && m.Last.Before(cut) {
+		// A segment with no record time known (nothing in it parsed) is
+		// kept: what it holds cannot be shown to be old.
+		if i < len(j.sealed)-1 && !m.Last.IsZero() && m.Last.Before(cut) {
 			if err := os.Remove(segPath(j.dir, m.Seq)); err == nil || errors.Is(err, fs.ErrNotExist) {
 				removed = true
 				j.hook("retain-removed")
