@@ -153,16 +153,15 @@ func (j *Journal) load() error {
 	indexed := false
 	sealed := make([]segMeta, 0, len(seqs))
 	for _, s := range seqs {
+		// One lstat a segment when the checkpoint covers it: a start with
+		// a long history opens none of it.
 		p := segPath(j.dir, s)
-		j.tighten(p, 0o600)
-		f, err := openRegular(p, os.O_RDONLY, 0)
+		st, err := os.Lstat(p)
 		if err != nil {
 			return err
 		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return err
+		if st.Mode().Perm()&0o077 != 0 {
+			j.tighten(p, 0o600)
 		}
 		m, ok := known[s]
 		if !ok || m.Size > st.Size() {
@@ -170,12 +169,16 @@ func (j *Journal) load() error {
 		}
 		if m.Size < st.Size() {
 			indexed = true
-			if err := indexSection(f, &m, st.Size(), nil); err != nil {
-				f.Close()
+			f, err := openRegular(p, os.O_RDONLY, 0)
+			if err != nil {
+				return err
+			}
+			err = indexSection(f, &m, st.Size(), nil)
+			f.Close()
+			if err != nil {
 				return err
 			}
 		}
-		f.Close()
 		sealed = append(sealed, m)
 	}
 	seq := 1
@@ -291,14 +294,6 @@ func fastTime(line []byte) (time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(rest[:end]))
 	return t, err == nil
-}
-
-func parseRecord(line []byte) (Record, bool) {
-	var rec Record
-	if json.Unmarshal(line, &rec) != nil || rec.Phase == "" {
-		return Record{}, false
-	}
-	return rec, true
 }
 
 // readSection reads the records of one segment between from and to (line
