@@ -313,32 +313,38 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
-		j, err := safety.OpenJournal(cfg.Journal)
+		j, err := safety.OpenJournalWith(cfg.Journal, safety.JournalOptions{Retention: cfg.JournalRetention})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
 		a.journal = j
 		gate.Journal = j
+		j.OnWarn(logger.Warn)
+		for _, t := range j.Tightened {
+			logger.Warn("the journal was readable by other users; its mode was tightened", "path", t)
+		}
 		if j.TornLine > 0 {
 			logger.Warn("the journal's last line was cut short by a crash; it is kept, skipped, and the next record starts on a new line",
 				"journal", cfg.Journal, "line", j.TornLine)
 		}
 		// Rebuild the budget from the journal, so a restart does not reset
-		// it: every unfollow of this gateway that happened or may have.
-		recs, warnings, err := j.Records()
+		// it: every unfollow of this gateway that happened or may have. Only
+		// the budget's longest window is read, not the whole history.
+		since := time.Now().Add(-24 * time.Hour)
+		var recs []safety.Record
+		err = j.ScanWarn(since, func(r safety.Record) bool { recs = append(recs, r); return true }, func(w safety.Warning) {
+			logger.Warn("journal line skipped", "journal", cfg.Journal, "segment", w.Segment, "line", w.Line, "why", w.Msg)
+		})
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
-		}
-		for _, w := range warnings {
-			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
 		}
 		// A shared store (--state) is the truth for every replica: no
 		// journal is replayed into it, at start or later.
 		if budget != nil {
 			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
-			for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
+			for fp, times := range tools.BudgetEvents(recs, scope, since) {
 				if fp == "" {
 					// Written before records named their key: the server's own.
 					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",

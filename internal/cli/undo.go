@@ -20,13 +20,13 @@ import (
 // succeeded, or every unfollow in reach was already followed again; 3 when
 // the journal holds no unfollow of that gateway and key.
 func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string) int {
-	recs, warnings, err := safety.ReadJournalFile(a.cfg.Journal)
+	from := time.Now().Add(-since)
+	var recs []safety.Record
+	err := a.journal.ScanWarn(from, func(r safety.Record) bool { recs = append(recs, r); return true },
+		func(w safety.Warning) { fmt.Fprintf(p.Stderr, "xfollow-mcp: undo: %s\n", w) })
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: undo: journal %s cannot be read: %v\n", a.cfg.Journal, causeOf(err))
 		return 1
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(p.Stderr, "xfollow-mcp: undo: %s\n", w)
 	}
 	own := a.deps.Client.KeyFingerprint()
 	if keyFP == "" {
@@ -47,7 +47,6 @@ func (a *app) undo(ctx context.Context, p IO, since time.Duration, keyFP string)
 	scope := safety.Scope{Gateway: a.deps.Gate.Gateway, KeyFingerprint: keyFP,
 		Legacy: a.deps.Gate.Gateway != safety.GatewaySandbox && keyFP == own}
 	fmt.Fprintf(p.Stdout, "replaying the journal's records of gateway %s and key fingerprint %s from the last %s\n", scope.Gateway, fingerprintText(keyFP), since)
-	from := time.Now().Add(-since)
 	items := tools.UndoCandidates(recs, scope, from)
 	if len(items) == 0 {
 		return a.nothingToUndo(p, recs, scope, from, since)

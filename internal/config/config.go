@@ -44,6 +44,7 @@ type Config struct {
 	Protect              []string
 	ProtectFile          string
 	Journal              string
+	JournalRetention     time.Duration
 	MaxUnfollowsPer15m   int
 	MaxUnfollowsPerDay   int
 	State                string // "" or a redis:// URL shared by replicas; it may hold a password: show RedactURL(State)
@@ -75,6 +76,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("confirm", c.Confirm),
 		slog.Int("protected_ids", len(c.Protect)),
 		slog.String("journal", c.Journal),
+		slog.Duration("journal_retention", c.JournalRetention),
 		slog.String("account", c.Account),
 		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
 		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
@@ -100,7 +102,8 @@ var Flags = []Flag{
 	{"dry-run", "XFOLLOW_DRY_RUN", "false", "write tools run every check but send no write to the gateway"},
 	{"protect", "XFOLLOW_PROTECT", "", "comma-separated numeric X ids that must never be unfollowed"},
 	{"protect-file", "XFOLLOW_PROTECT_FILE", "", "file of protected ids, one a line, # comments"},
-	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600)"},
+	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600); sealed segments and the checkpoint live in FILE.d"},
+	{"journal-retention", "XFOLLOW_JOURNAL_RETENTION", "9600h", "delete journal segments whose records are all older than this (Go duration; 9600h is 400 days; 0 keeps everything); never what the budget or a running job still needs"},
 	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
 	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
 	{"state", "XFOLLOW_STATE", "", "where the unfollow budget lives: empty for this process (rebuilt from the journal), or redis://[user:password@]host:port/db (rediss:// for TLS) shared by every replica"},
@@ -181,6 +184,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&p.protect, "protect", env("protect", ""), usage("protect"))
 	p.fs.StringVar(&c.ProtectFile, "protect-file", env("protect-file", ""), usage("protect-file"))
 	p.fs.StringVar(&c.Journal, "journal", env("journal", ""), usage("journal"))
+	durVar(&c.JournalRetention, "journal-retention")
 	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
 	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
 	p.fs.StringVar(&c.State, "state", env("state", ""), usage("state"))
@@ -249,6 +253,9 @@ func (p *Parser) Config() (Config, error) {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, p.valueError("timeout", "must be a length of time above zero, such as 20s or 2m"))
+	}
+	if c.JournalRetention != 0 && c.JournalRetention < 24*time.Hour {
+		errs = append(errs, p.valueError("journal-retention", "must be 0 (keep everything) or at least 24h, the budget's window"))
 	}
 	if c.MaxUnfollowsPer15m < 0 {
 		errs = append(errs, p.valueError("max-unfollows-per-15m", "must be 0 (no limit) or more"))
