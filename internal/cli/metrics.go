@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -28,7 +27,7 @@ func newMetrics(cfg config.Config) *metrics.Metrics {
 }
 
 // observe registers the gauges read at each scrape: the journal's size
-// (with --journal) and whether the state store answers (with --state).
+// (with --journal: every segment) and whether the state store answers (with --state).
 //
 // The jobs' metrics hook in here once the jobs runner is built in this
 // process: a.metrics.JobsByStatus(count) with a function returning how many
@@ -40,15 +39,8 @@ func (a *app) observe() {
 	if a.metrics == nil {
 		return
 	}
-	if a.cfg.Journal != "" {
-		path := a.cfg.Journal
-		a.metrics.JournalBytes(func() (int64, error) {
-			st, err := os.Stat(path)
-			if err != nil {
-				return 0, err
-			}
-			return st.Size(), nil
-		})
+	if a.journal != nil {
+		a.metrics.JournalBytes(a.journal.Bytes)
 	}
 	if a.state != nil {
 		a.metrics.StateStore(a.state.Ping)

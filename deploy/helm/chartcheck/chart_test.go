@@ -209,7 +209,7 @@ type profile struct {
 var profiles = []profile{
 	{
 		name: "default", kind: "StatefulSet", replicas: 1, keyFromReq: true,
-		valueEnv: map[string]string{"XFOLLOW_JOURNAL": "/journal/journal.jsonl", "XFOLLOW_METRICS": "0.0.0.0:9464",
+		valueEnv: map[string]string{"XFOLLOW_JOURNAL": "/journal/journal.jsonl", "XFOLLOW_JOURNAL_RETENTION": "9600h", "XFOLLOW_METRICS": "0.0.0.0:9464",
 			"XFOLLOW_CONFIRM": "false", "XFOLLOW_MAX_UNFOLLOWS_PER_15M": "50", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY": "400"},
 		optional: []string{"ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"},
 	},
@@ -222,7 +222,7 @@ var profiles = []profile{
 	{
 		name: "token", args: []string{"-f", chart + "/ci/token-values.yaml"}, kind: "Deployment", replicas: 1,
 		secretEnv: []string{"AISA_API_KEY", "XFOLLOW_HTTP_TOKEN"},
-		valueEnv:  map[string]string{"XFOLLOW_ACCOUNT": "jack", "XFOLLOW_DRY_RUN": "true", "XFOLLOW_MAX_UNFOLLOWS_PER_15M": "10", "XFOLLOW_TIMEOUT": "30s", "XFOLLOW_LOG_LEVEL": "debug"},
+		valueEnv:  map[string]string{"XFOLLOW_ACCOUNT": "jack", "XFOLLOW_DRY_RUN": "true", "XFOLLOW_MAX_UNFOLLOWS_PER_15M": "10", "XFOLLOW_TIMEOUT": "30s", "XFOLLOW_LOG_LEVEL": "debug", "XFOLLOW_JOURNAL_RETENTION": "720h"},
 		optional:  []string{"NetworkPolicy"},
 	},
 }
