@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -33,7 +35,10 @@ type stateOp struct {
 
 // LoadState replays the state file at path (when it exists) over s and
 // appends every later write to it, creating it (mode 0600) when needed. A
-// line it cannot read is an error: a world half-restored would mislead.
+// line it cannot read is an error: a world half-restored would mislead. A
+// line cut short (a record that stops mid-way: a full disk, or a process
+// killed mid-write) is skipped: its write was answered with an error and
+// its change never made.
 func (s *Sandbox) LoadState(path string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -50,7 +55,11 @@ func (s *Sandbox) LoadState(path string) error {
 			continue
 		}
 		var op stateOp
-		if err := json.Unmarshal(sc.Bytes(), &op); err != nil || !idRe.MatchString(op.Src) || !idRe.MatchString(op.Dst) {
+		err := json.Unmarshal(sc.Bytes(), &op)
+		if err != nil && cutShort(sc.Bytes()) {
+			continue
+		}
+		if err != nil || !idRe.MatchString(op.Src) || !idRe.MatchString(op.Dst) {
 			_ = f.Close()
 			return fmt.Errorf("sandbox state %s: line %d is not a follow, unfollow or request of two ids; remove the file to start the sandbox afresh", path, line)
 		}
@@ -86,7 +95,17 @@ func (s *Sandbox) apply(op stateOp) {
 	}
 }
 
+// cutShort reports whether line is the start of a JSON value that stops
+// before its end: what a write cut short leaves.
+func cutShort(line []byte) bool {
+	var v any
+	return errors.Is(json.NewDecoder(bytes.NewReader(line)).Decode(&v), io.ErrUnexpectedEOF)
+}
+
 // record appends op to the state file, when there is one; s.mu is held.
+// When the file does not end at a line boundary (a write cut short, by this
+// process or another sharing the file), the fragment is closed off first,
+// so that this record is a line of its own.
 func (s *Sandbox) record(op string, src, dst string) error {
 	if s.state == nil {
 		return nil
@@ -95,7 +114,14 @@ func (s *Sandbox) record(op string, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.state.Write(append(b, '\n'))
+	b = append(b, '\n')
+	if st, err := s.state.Stat(); err == nil && st.Size() > 0 {
+		last := []byte{0}
+		if _, err := s.state.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
+	}
+	_, err = s.state.Write(b)
 	return err
 }
 

@@ -1,0 +1,62 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A state line cut short (a full disk, or a process killed mid-write) is a
+// write whose change was never made: the world loads without it, and a
+// write after it, by this process or another that had the file open, starts
+// on a line of its own instead of being swallowed by the fragment.
+func TestStateSurvivesATornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StateFileName)
+	live := New(Options{})
+	if err := live.LoadState(path); err != nil {
+		t.Fatal(err)
+	}
+	defer live.CloseState()
+	if rec, _ := do(t, live, "POST", "/twitter/unfollow_twitter", `{"target_user_id":"12"}`, true); rec.Code != 200 {
+		t.Fatalf("unfollow 12: %d", rec.Code)
+	}
+	// Another process sharing the file was cut off mid-write.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"time":"2026-12-07T20:00:00Z","op":"unfollow","src":"10`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// A fresh process starts on what it left.
+	next := New(Options{})
+	if err := next.LoadState(path); err != nil {
+		t.Fatalf("a torn last line bricks the sandbox: %v", err)
+	}
+	next.CloseState()
+	// The live process's next write is not lost in the fragment.
+	if rec, _ := do(t, live, "POST", "/twitter/unfollow_twitter", `{"target_user_id":"783214"}`, true); rec.Code != 200 {
+		t.Fatalf("unfollow 783214: %d", rec.Code)
+	}
+	after := New(Options{})
+	if err := after.LoadState(path); err != nil {
+		b, _ := os.ReadFile(path)
+		t.Fatalf("after a write following the fragment: %v\n%s", err, b)
+	}
+	after.CloseState()
+	for _, id := range []string{"12", "783214"} {
+		if after.Follows(id) {
+			t.Errorf("the unfollow of %s was lost", id)
+		}
+	}
+	// A line that is not a cut-short record is still refused.
+	bad := filepath.Join(t.TempDir(), StateFileName)
+	if err := os.WriteFile(bad, []byte("{\"op\":\"unfollow\",\"src\":\"x\",\"dst\":\"y\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := New(Options{}).LoadState(bad); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("a damaged line: %v", err)
+	}
+}
