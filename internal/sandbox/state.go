@@ -42,9 +42,35 @@ type stateOp struct {
 func (s *Sandbox) LoadState(path string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	notPlain := func(m os.FileMode) error {
+		kind := "not a plain file"
+		switch {
+		case m.IsDir():
+			kind = "a directory"
+		case m&os.ModeNamedPipe != 0:
+			kind = "a named pipe"
+		case m&os.ModeDevice != 0:
+			kind = "a device"
+		case m&os.ModeSocket != 0:
+			kind = "a socket"
+		}
+		return fmt.Errorf("sandbox state %s is not a regular file (%s); give the path of a plain file", path, kind)
+	}
+	// Refused before the open and again on the open file: a FIFO would
+	// block the start for ever, a device would swallow every write.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return notPlain(st.Mode())
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("sandbox state %s cannot be opened: %w", path, unwrapPath(err))
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("sandbox state %s cannot be read: %w", path, unwrapPath(err))
+		}
+		return notPlain(st.Mode())
 	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A state line cut short (a full disk, or a process killed mid-write) is a
@@ -58,5 +60,29 @@ func TestStateSurvivesATornLine(t *testing.T) {
 	}
 	if err := New(Options{}).LoadState(bad); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("a damaged line: %v", err)
+	}
+}
+
+// A state file that is not a plain file is refused at once: a FIFO would
+// block the start for ever, a device would swallow the world.
+func TestStateMustBeARegularFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "state")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	for _, path := range []string{fifo, os.DevNull} {
+		done := make(chan error, 1)
+		go func() { done <- New(Options{}).LoadState(path) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Fatalf("%s: %v", path, err)
+			}
+		case <-time.After(2 * time.Second):
+			if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				f.Close() // ends the blocked read, with the test
+			}
+			t.Fatalf("%s: the start hung", path)
+		}
 	}
 }
