@@ -31,6 +31,7 @@ type stateOp struct {
 	Op   string    `json:"op"` // follow, unfollow, request
 	Src  string    `json:"src"`
 	Dst  string    `json:"dst"`
+	By   string    `json:"by,omitempty"` // the process that wrote it
 }
 
 // LoadState replays the state file at path (when it exists) over s and
@@ -72,31 +73,77 @@ func (s *Sandbox) LoadState(path string) error {
 		}
 		return notPlain(st.Mode())
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
+	s.state, s.stateOff, s.stateBy = f, 0, randomHex(8)
+	if err := s.readState(true); err != nil {
+		_ = f.Close()
+		s.state = nil
+		return fmt.Errorf("sandbox state %s%v", path, err)
+	}
+	return nil
+}
+
+// readState applies the lines other processes appended to the state file
+// since this one last read it (at start: every line), in the file's order,
+// and moves past them. Only whole lines are read: a line still being
+// written is read once it ends. A line cut short is skipped; any other
+// line that is not a state record is an error at start and skipped later
+// (a running sandbox goes on). s.mu is held.
+func (s *Sandbox) readState(start bool) error {
+	st, err := s.state.Stat()
+	if err != nil || st.Size() <= s.stateOff {
+		if err != nil {
+			return fmt.Errorf(" cannot be read: %w", unwrapPath(err))
+		}
+		return nil
+	}
+	br := bufio.NewReader(io.NewSectionReader(s.state, s.stateOff, st.Size()-s.stateOff))
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long := append([]byte(nil), b...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
+		if err == io.EOF {
+			return nil // nothing, or a line not ended yet
+		}
+		if err != nil {
+			return fmt.Errorf(" cannot be read: %w", unwrapPath(err))
+		}
+		s.stateOff += int64(len(b))
+		s.stateLine++
+		line := bytes.TrimSpace(b)
+		if len(line) == 0 {
 			continue
 		}
 		var op stateOp
-		err := json.Unmarshal(sc.Bytes(), &op)
-		if err != nil && cutShort(sc.Bytes()) {
+		err = json.Unmarshal(line, &op)
+		if err != nil && cutShort(line) {
 			continue
 		}
 		if err != nil || !idRe.MatchString(op.Src) || !idRe.MatchString(op.Dst) {
-			_ = f.Close()
-			return fmt.Errorf("sandbox state %s: line %d is not a follow, unfollow or request of two ids; remove the file to start the sandbox afresh", path, line)
+			if start {
+				return fmt.Errorf(": line %d is not a follow, unfollow or request of two ids; remove the file to start the sandbox afresh", s.stateLine)
+			}
+			continue
+		}
+		if op.By != "" && op.By == s.stateBy {
+			continue // this process's own write, made when it was written
 		}
 		s.apply(op)
 	}
-	if err := sc.Err(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("sandbox state %s cannot be read: %w", path, unwrapPath(err))
+}
+
+// syncState catches up with the state file, when there is one.
+func (s *Sandbox) syncState() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != nil {
+		_ = s.readState(false)
 	}
-	s.state = f
-	return nil
 }
 
 // apply makes op's change; s.mu is held.
@@ -136,7 +183,9 @@ func (s *Sandbox) record(op string, src, dst string) error {
 	if s.state == nil {
 		return nil
 	}
-	b, err := json.Marshal(stateOp{Time: s.opts.Now().UTC(), Op: op, Src: src, Dst: dst})
+	// What others wrote first comes first, as in the file.
+	_ = s.readState(false)
+	b, err := json.Marshal(stateOp{Time: s.opts.Now().UTC(), Op: op, Src: src, Dst: dst, By: s.stateBy})
 	if err != nil {
 		return err
 	}

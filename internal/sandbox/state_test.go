@@ -86,3 +86,40 @@ func TestStateMustBeARegularFile(t *testing.T) {
 		}
 	}
 }
+
+// Two live processes sharing one state file (a sandbox server, and an undo
+// run from a terminal meanwhile) see each other's writes, in the order the
+// file holds them, without counting their own twice.
+func TestStateSharedByTwoLiveProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StateFileName)
+	a, b := New(Options{}), New(Options{})
+	for _, s := range []*Sandbox{a, b} {
+		if err := s.LoadState(path); err != nil {
+			t.Fatal(err)
+		}
+		defer s.CloseState()
+	}
+	if !a.Follows("12") {
+		t.Fatal("the seeded graph: @xfollow_sandbox follows 12")
+	}
+	if rec, _ := do(t, a, "POST", "/twitter/unfollow_twitter", `{"target_user_id":"12"}`, true); rec.Code != 200 {
+		t.Fatal(rec.Code)
+	}
+	// b reads after a's unfollow: it sees it.
+	if _, m := do(t, b, "GET", "/twitter/user/check_follow_relationship?source_user_name=xfollow_sandbox&target_user_name=jack", "", true); m["data"].(map[string]any)["following"] != false {
+		t.Fatalf("b does not see a's unfollow: %v", m)
+	}
+	// b follows back; a sees it on its next request.
+	if rec, _ := do(t, b, "POST", "/twitter/follow_twitter", `{"target_user_id":"12"}`, true); rec.Code != 200 {
+		t.Fatal(rec.Code)
+	}
+	if _, m := do(t, a, "GET", "/twitter/user/check_follow_relationship?source_user_name=xfollow_sandbox&target_user_name=jack", "", true); m["data"].(map[string]any)["following"] != true {
+		t.Fatalf("a does not see b's follow: %v", m)
+	}
+	a.mu.Lock()
+	n := len(a.unfollows)
+	a.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("a counts %d unfollows against the simulated X limit, want 1", n)
+	}
+}
