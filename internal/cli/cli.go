@@ -131,8 +131,11 @@ func Run(ctx context.Context, p IO) int {
 		if len(pos) > 0 {
 			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
 		}
-		if cfg.Journal == "" || parser.UndoSince() <= 0 {
+		if cfg.Journal == "" || parser.UndoSince() == 0 {
 			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
+		}
+		if parser.UndoSince() < 0 {
+			return usageErr(p, "--since=%s: how far back to look must be positive, such as 2h or 30m", parser.UndoSince())
 		}
 		// Undo reads an existing journal; a mistyped path must not become a
 		// new empty journal and a cheerful "nothing to undo".

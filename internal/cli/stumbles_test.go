@@ -211,3 +211,12 @@ func TestKeyOnTheCommandLineIsNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestUndoNegativeSinceSaysSo: a negative --since was given, so the
+// refusal says what is wrong with it rather than asking for it.
+func TestUndoNegativeSinceSaysSo(t *testing.T) {
+	code, _, errOut := run(t, nil, "--sandbox", "undo", "--journal", filepath.Join(t.TempDir(), "j.jsonl"), "--since", "-1h")
+	if code != 2 || !strings.Contains(errOut, "must be positive") || strings.Contains(errOut, "undo needs") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
