@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
 )
 
 // Environment variables read besides the flags' twins.
@@ -62,6 +63,13 @@ type Config struct {
 	HTTPToken      string
 	KeyFromRequest bool
 	AllowedOrigins []string
+
+	// Metrics is the address of the Prometheus listener ("" for none).
+	Metrics string
+
+	// Secret is XFOLLOW_SECRET, the server's one secret (env only); nil
+	// when unset.
+	Secret *secret.Ring
 }
 
 // LogValue keeps the key out of every log line.
@@ -84,6 +92,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
 		slog.Bool("key_from_request", c.KeyFromRequest),
+		slog.String("metrics", c.Metrics),
+		slog.Bool("secret_set", c.Secret != nil),
 	)
 }
 
@@ -115,18 +125,20 @@ var Flags = []Flag{
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
+	{"metrics", "XFOLLOW_METRICS", "", "serve Prometheus metrics at http://ADDR/metrics on a listener of its own (never the MCP port); a bare port such as :9464 listens on loopback only, name the host (0.0.0.0:9464) to listen beyond it"},
 	{"version", "", "false", "print the version and exit"},
 }
 
 // Parser binds the flags to a Config.
 type Parser struct {
-	fs      *flag.FlagSet
-	cfg     *Config
-	protect string
-	origins string
-	level   string
-	envErrs []*settingError
-	getenv  func(string) string
+	fs        *flag.FlagSet
+	cfg       *Config
+	protect   string
+	origins   string
+	level     string
+	envErrs   []*settingError
+	secretErr error
+	getenv    func(string) string
 }
 
 // NewParser makes a FlagSet whose defaults come from the environment. The
@@ -142,6 +154,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
+	c.Secret, p.secretErr = secret.Parse(getenv(secret.Env))
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -196,6 +209,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
+	p.fs.StringVar(&c.Metrics, "metrics", env("metrics", ""), usage("metrics"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed this far back, such as 2h or 30m")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
@@ -297,7 +311,12 @@ func (p *Parser) Config() (Config, error) {
 		}
 		c.Protect = append(c.Protect, fileIDs...)
 	}
+	if p.secretErr != nil {
+		errs = append(errs, p.secretErr)
+	}
 	errs = append(errs, p.remote(&c)...)
+	errs = append(errs, p.metrics(&c)...)
+	errs = append(errs, p.replicas(&c)...)
 	return c, errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
 )
 
@@ -26,6 +27,9 @@ If a write fails with x_account_not_linked: call link_x_account and show the per
 type Options struct {
 	Version  string
 	ReadOnly bool
+	// Metrics, when set (--metrics), times every request the server
+	// handles; nil installs nothing.
+	Metrics *metrics.Metrics
 }
 
 // New builds the server with every allowed tool bound to deps.
@@ -39,9 +43,14 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		// server's own logs go to stderr, so it sends no log notifications.
 		server.WithLogging(),
 	}
+	hooks := &server.Hooks{}
 	if o.ReadOnly {
-		hooks := &server.Hooks{}
 		hooks.AddOnRequestInitialization(refuseWithheldTools)
+	}
+	if o.Metrics != nil {
+		opts = append(opts, withMetrics(o.Metrics, hooks))
+	}
+	if o.ReadOnly || o.Metrics != nil {
 		opts = append(opts, server.WithHooks(hooks))
 	}
 	s := server.NewMCPServer(Name, o.Version, opts...)
@@ -100,4 +109,15 @@ func refuseWithheldTools(_ context.Context, _ any, message any) error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// WriteToolNames lists the tools that write (readOnlyHint false).
+func WriteToolNames() []string {
+	var names []string
+	for _, t := range tools.All() {
+		if !tools.Allowed(t, true) {
+			names = append(names, t.Name)
+		}
+	}
+	return names
 }
