@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
 )
 
 // Environment variables read besides the flags' twins.
@@ -60,6 +61,15 @@ type Config struct {
 	HTTPToken      string
 	KeyFromRequest bool
 	AllowedOrigins []string
+	// MCP authorization (--oauth): the server is its own OAuth
+	// authorization server; PublicURL is the issuer ("" on loopback: the
+	// bound address).
+	OAuth     bool
+	PublicURL string
+
+	// Secret is XFOLLOW_SECRET, the server's one secret (env only); nil
+	// when unset.
+	Secret *secret.Ring
 }
 
 // LogValue keeps the key out of every log line.
@@ -81,6 +91,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
 		slog.Bool("key_from_request", c.KeyFromRequest),
+		slog.Bool("oauth", c.OAuth),
+		slog.String("public_url", c.PublicURL),
+		slog.Bool("secret_set", c.Secret != nil),
 	)
 }
 
@@ -110,18 +123,21 @@ var Flags = []Flag{
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
+	{"oauth", "XFOLLOW_OAUTH", "false", "with --http: MCP authorization (OAuth 2.1): hosts connect by URL and each person gives their AIsa key once on a consent page; needs XFOLLOW_SECRET"},
+	{"public-url", "XFOLLOW_PUBLIC_URL", "", "with --oauth: the https://host clients reach the server at (the issuer; the MCP endpoint is its /mcp); required unless --http is a loopback address"},
 	{"version", "", "false", "print the version and exit"},
 }
 
 // Parser binds the flags to a Config.
 type Parser struct {
-	fs      *flag.FlagSet
-	cfg     *Config
-	protect string
-	origins string
-	level   string
-	envErrs []*settingError
-	getenv  func(string) string
+	fs        *flag.FlagSet
+	cfg       *Config
+	protect   string
+	origins   string
+	level     string
+	envErrs   []*settingError
+	secretErr error
+	getenv    func(string) string
 }
 
 // NewParser makes a FlagSet whose defaults come from the environment. The
@@ -137,6 +153,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
+	c.Secret, p.secretErr = secret.Parse(getenv(secret.Env))
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -189,6 +206,8 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
+	boolVar(&c.OAuth, "oauth")
+	p.fs.StringVar(&c.PublicURL, "public-url", env("public-url", ""), usage("public-url"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
@@ -286,6 +305,9 @@ func (p *Parser) Config() (Config, error) {
 			errs = append(errs, err)
 		}
 		c.Protect = append(c.Protect, fileIDs...)
+	}
+	if p.secretErr != nil {
+		errs = append(errs, p.secretErr)
 	}
 	errs = append(errs, p.remote(&c)...)
 	return c, errors.Join(errs...)
