@@ -134,7 +134,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, clientID s
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "code_verifier does not match the code_challenge"})
 		return
 	}
-	first, err := s.o.Store.Once(r.Context(), usedCode(cd.ID), time.Until(time.Unix(cd.Expires, 0))+time.Minute)
+	first, err := s.o.Store.Once(r.Context(), usedCode(cd.ID), time.Unix(cd.Expires, 0).Sub(s.o.Now())+time.Minute)
 	if err != nil {
 		s.unavailable(w, err)
 		return
@@ -186,7 +186,7 @@ func (s *Server) exchangeRefresh(w http.ResponseWriter, r *http.Request, clientI
 		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "the client is not registered with this server; register again"})
 		return
 	}
-	first, err := s.o.Store.Once(ctx, usedRefresh(hash), time.Until(time.Unix(rec.Expires, 0))+time.Minute)
+	first, err := s.o.Store.Once(ctx, usedRefresh(hash), time.Unix(rec.Expires, 0).Sub(s.o.Now())+time.Minute)
 	if err != nil {
 		s.unavailable(w, err)
 		return
