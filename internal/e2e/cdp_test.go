@@ -252,4 +252,3 @@ func (b *browser) cookies() []map[string]any {
 	b.call("", "Storage.getCookies", map[string]any{}, &out)
 	return out.Cookies
 }
-
