@@ -252,3 +252,14 @@ func (b *browser) cookies() []map[string]any {
 	b.call("", "Storage.getCookies", map[string]any{}, &out)
 	return out.Cookies
 }
+
+// history is every URL the tab has visited, redirects' targets included.
+func (p *page) history() []string {
+	var out struct{ Entries []struct{ URL string } }
+	p.b.call(p.session, "Page.getNavigationHistory", map[string]any{}, &out)
+	var urls []string
+	for _, e := range out.Entries {
+		urls = append(urls, e.URL)
+	}
+	return urls
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +27,7 @@ func TestOAuthConsentInChromium(t *testing.T) {
 	s := startOAuth(t, nil, nil)
 	callbacks := make(chan *url.URL, 4)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaks.saw("url", "chromium callback", r.URL.String())
 		if r.URL.Path == "/cb" {
 			callbacks <- r.URL
 		}
@@ -88,7 +90,15 @@ func TestOAuthConsentInChromium(t *testing.T) {
 		t.Errorf("a cross-origin post sent the browser back with %s", u)
 	default:
 	}
+	visited := p.history()
+	if len(visited) < 3 {
+		t.Errorf("the tab's history is %v", visited)
+	}
+	for _, u := range visited {
+		leaks.saw("url", "chromium history", u)
+	}
 	for _, ck := range b.cookies() {
+		leaks.saw("cookie", "chromium", fmt.Sprint(ck))
 		t.Errorf("the browser holds a cookie: %v", ck)
 	}
 }
