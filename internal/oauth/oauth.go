@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -100,8 +101,7 @@ type Options struct {
 	CheckKey func(ctx context.Context, key string) error
 	Logger   *slog.Logger
 	Now      func() time.Time
-	// ClientAddr names the client for rate limiting; default: the
-	// connection's IP address.
+	// ClientAddr names the client for rate limiting; default: ClientAddr.
 	ClientAddr func(*http.Request) string
 	// RegisterPerMinute and AuthorizePerMinute bound each client address
 	// (0 means the defaults below).
@@ -148,7 +148,7 @@ func New(o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	if o.ClientAddr == nil {
-		o.ClientAddr = remoteIP
+		o.ClientAddr = ClientAddr
 	}
 	if o.RegisterPerMinute <= 0 {
 		o.RegisterPerMinute = DefaultRegisterPerMinute
@@ -312,10 +312,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func remoteIP(r *http.Request) string {
+// ClientAddr names the client of r for rate limiting: the connection's IP
+// address, or, when that is a loopback or private address (a reverse proxy
+// or a load balancer in front of the server), the last address in the last
+// X-Forwarded-For header, the one that proxy appended. Without it every
+// person behind the proxy would share one limit. The name only selects a
+// rate-limit window; it authorizes nothing.
+func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !(peer.IsLoopback() || peer.IsPrivate()) {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return host
+	}
+	hops := strings.Split(xff[len(xff)-1], ",")
+	if a, err := netip.ParseAddr(strings.TrimSpace(hops[len(hops)-1])); err == nil {
+		return a.Unmap().String()
 	}
 	return host
 }

@@ -256,3 +256,30 @@ func TestRateLimits(t *testing.T) {
 		t.Errorf("expired windows were not dropped: %d", l.size())
 	}
 }
+
+func TestClientAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"203.0.113.7:5000", nil, "203.0.113.7"},
+		{"203.0.113.7:5000", []string{"198.51.100.1"}, "203.0.113.7"}, // a public peer's header is not believed
+		{"127.0.0.1:5000", nil, "127.0.0.1"},
+		{"127.0.0.1:5000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"10.1.2.3:5000", []string{"spoofed, 198.51.100.2"}, "198.51.100.2"},
+		{"[::1]:5000", []string{"1.1.1.1", "2001:db8::5"}, "2001:db8::5"},
+		{"10.1.2.3:5000", []string{"not an address"}, "10.1.2.3"},
+		{"[::ffff:10.0.0.9]:1", []string{"::ffff:198.51.100.3"}, "198.51.100.3"},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.remote
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := ClientAddr(r); got != tc.want {
+			t.Errorf("%s %v: %q, want %q", tc.remote, tc.xff, got, tc.want)
+		}
+	}
+}
