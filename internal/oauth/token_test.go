@@ -116,7 +116,7 @@ func TestAccessTokenVerification(t *testing.T) {
 		"code":                code,
 		"client id":           id,
 		"tampered middle":     flip(tk.Access, len(tk.Access)/2),
-		"tampered end":        flip(tk.Access, len(tk.Access)-1),
+		"tampered end":        flip(tk.Access, len(tk.Access)-2), // the last character may hold only padding bits
 		"cut":                 tk.Access[:len(tk.Access)-10],
 		"no prefix":           strings.TrimPrefix(tk.Access, accessPrefix),
 		"wrong audience":      etk.Access,
