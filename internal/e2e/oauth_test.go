@@ -291,12 +291,14 @@ func TestOAuthRefusalsEndToEnd(t *testing.T) {
 }
 
 // refusingGateway is the sandbox, except that it refuses refusedConsentKey
-// as the real gateway refuses a wrong key.
-func refusingGateway(t *testing.T) *gateway {
+// (and, once revoked is set, consentKey(3)) as the real gateway refuses a
+// wrong key.
+func refusingGateway(t *testing.T, revoked ...*atomic.Bool) *gateway {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "Bearer "+refusedConsentKey {
+		auth := r.Header.Get("Authorization")
+		if auth == "Bearer "+refusedConsentKey || (len(revoked) > 0 && revoked[0].Load() && auth == "Bearer "+consentKey(3)) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = io.WriteString(w, `{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid API key."}}`)
@@ -325,5 +327,29 @@ func TestOAuthConsentChecksTheKey(t *testing.T) {
 	code := c.consentCode(s.Base+"/mcp", consentKey(2), v)
 	if tk, r := c.exchange(s.Base, code, v); r.Status != http.StatusOK || tk.Access == "" {
 		t.Fatalf("exchange: %s", r.Body)
+	}
+}
+
+// TestOAuthKeyRevokedAfterConsent: a key the person revokes at AIsa after
+// consenting makes each tool call fail with [auth_invalid], saying to
+// connect the app again through the consent page; it is never a success.
+func TestOAuthKeyRevokedAfterConsent(t *testing.T) {
+	t.Parallel()
+	var revoked atomic.Bool
+	s := startOAuth(t, refusingGateway(t, &revoked), nil)
+	c := register(t, s.Base, "http://127.0.0.1:9/cb", "e2e")
+	v := pkceRandom()
+	tk, r := c.exchange(s.Base, c.consentCode(s.Base+"/mcp", consentKey(3), v), v)
+	if r.Status != http.StatusOK {
+		t.Fatalf("exchange: %s", r.Body)
+	}
+	body := toolCall("get_x_user", map[string]any{"username": sandbox.MeUsername})
+	if r := rawPost(t, s.URL, body, "Authorization", "Bearer "+tk.Access); r.Status != http.StatusOK || strings.Contains(r.Body, `"isError":true`) {
+		t.Fatalf("before the revocation: %d %.300s", r.Status, r.Body)
+	}
+	revoked.Store(true)
+	r = rawPost(t, s.URL, body, "Authorization", "Bearer "+tk.Access)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, `"isError":true`) || !strings.Contains(r.Body, "[auth_invalid]") || !strings.Contains(r.Body, "consent page") {
+		t.Errorf("after the revocation: %d %.600s", r.Status, r.Body)
 	}
 }
