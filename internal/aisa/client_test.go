@@ -580,3 +580,22 @@ func TestSignIsKeyedAndStable(t *testing.T) {
 		t.Fatal("a client without a key signs")
 	}
 }
+
+// TestGatewayIsNormal: one gateway spelled several ways is one name in the
+// journal (and so one budget).
+func TestGatewayIsNormal(t *testing.T) {
+	for _, base := range []string{
+		"https://api.aisa.one/apis/v1",
+		"https://api.aisa.one./apis/v1",
+		"https://API.Aisa.One.:443/apis/v1",
+		"https://api.aisa.one:443/apis/v1",
+	} {
+		c, err := New(Options{BaseURL: base})
+		if err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		if got := c.Gateway(); got != "api.aisa.one" {
+			t.Errorf("%s: gateway %q, want api.aisa.one", base, got)
+		}
+	}
+}
