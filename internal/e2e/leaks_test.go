@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -81,14 +82,30 @@ func watchProcess(t *testing.T, args []string, out ...*lockedBuffer) {
 		for i := 0; i+1 < len(args); i++ {
 			switch args[i] {
 			case "--journal":
-				if raw, err := os.ReadFile(args[i+1]); err == nil {
-					leaks.sawLines("journal record", where, string(raw))
-				}
+				sawJournal(where, args[i+1])
 			case "--state":
 				dumpRedis(t, where, args[i+1])
 			}
 		}
 	})
+}
+
+// sawJournal looks through a journal: its active segment at path, and every
+// file in its segment folder (sealed segments, checkpoint, pins).
+func sawJournal(where, path string) {
+	files := []string{path}
+	if ents, err := os.ReadDir(path + ".d"); err == nil {
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				files = append(files, filepath.Join(path+".d", e.Name()))
+			}
+		}
+	}
+	for _, f := range files {
+		if raw, err := os.ReadFile(f); err == nil {
+			leaks.sawLines("journal record", where+" "+filepath.Base(f), string(raw))
+		}
+	}
 }
 
 // dumpRedis looks through every key and value of the Redis at u.
