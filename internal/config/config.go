@@ -67,6 +67,12 @@ type Config struct {
 	// Metrics is the address of the Prometheus listener ("" for none).
 	Metrics string
 
+	// MCP authorization (--oauth): the server is its own OAuth
+	// authorization server; PublicURL is the issuer ("" on loopback: the
+	// bound address).
+	OAuth     bool
+	PublicURL string
+
 	// Secret is XFOLLOW_SECRET, the server's one secret (env only); nil
 	// when unset.
 	Secret *secret.Ring
@@ -93,6 +99,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("http_token_set", c.HTTPToken != ""),
 		slog.Bool("key_from_request", c.KeyFromRequest),
 		slog.String("metrics", c.Metrics),
+		slog.Bool("oauth", c.OAuth),
+		slog.String("public_url", c.PublicURL),
 		slog.Bool("secret_set", c.Secret != nil),
 	)
 }
@@ -126,6 +134,8 @@ var Flags = []Flag{
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
 	{"metrics", "XFOLLOW_METRICS", "", "serve Prometheus metrics at http://ADDR/metrics on a listener of its own (never the MCP port); a bare port such as :9464 listens on loopback only, name the host (0.0.0.0:9464) to listen beyond it"},
+	{"oauth", "XFOLLOW_OAUTH", "false", "with --http: MCP authorization (OAuth 2.1): hosts connect by URL and each person gives their AIsa key once on a consent page; needs XFOLLOW_SECRET"},
+	{"public-url", "XFOLLOW_PUBLIC_URL", "", "with --oauth: the https://host clients reach the server at (the issuer; the MCP endpoint is its /mcp); required unless --http is a loopback address"},
 	{"version", "", "false", "print the version and exit"},
 }
 
@@ -210,6 +220,8 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
 	p.fs.StringVar(&c.Metrics, "metrics", env("metrics", ""), usage("metrics"))
+	boolVar(&c.OAuth, "oauth")
+	p.fs.StringVar(&c.PublicURL, "public-url", env("public-url", ""), usage("public-url"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed this far back, such as 2h or 30m")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
