@@ -45,6 +45,8 @@ type Deps struct {
 	// Following is what scans of accounts' followings found (nil: nothing
 	// is cached).
 	Following *FollowingCache
+	// Jobs holds clean-up jobs (nil: the job tools answer [jobs_unavailable]).
+	Jobs *JobDeps
 }
 
 // Call is one tool call in progress.

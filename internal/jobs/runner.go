@@ -1,0 +1,348 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
+)
+
+// ErrStopped is what a Sender's allow function returns when the job was
+// paused or cancelled, by this process or another, just before the write.
+var ErrStopped = errors.New("job paused or cancelled")
+
+// Result is what became of one attempt at an item.
+type Result struct {
+	// Outcome is the item's outcome, or "" when it stays to do.
+	Outcome string
+	// Sent is true when a write went to the gateway (it counts for pacing).
+	Sent bool
+	Time time.Time // when the write's intent was journaled
+	// Wait, when set, is the status the job waits in (waiting_budget,
+	// waiting_rate_limit, waiting_state, needs_link) for RetryAfter.
+	Wait       string
+	RetryAfter time.Duration
+	Text       string // the wait in words, or the error
+	// Later is true when the item's check failed: it is tried again later,
+	// after the other items.
+	Later bool
+	// Stopped is true when allow refused: nothing was journaled or sent.
+	Stopped bool
+}
+
+// Sender checks and sends one item through the write gate. allow runs under
+// the journal's lock just before the intent is written; an error from it
+// (ErrStopped, or a budget reserve refusal) stops the write there.
+type Sender interface {
+	Send(ctx context.Context, d Def, it Item, allow func() error) Result
+}
+
+// Runner advances the jobs this process may run (those of the keys it holds)
+// one item at a time, at each job's pace.
+type Runner struct {
+	Store *Store
+	Clock clock.Clock
+	Locks *Locks
+	// SenderFor returns the sender for a job, or nil when this process
+	// cannot run it (another key, another gateway).
+	SenderFor func(d Def) Sender
+	Logger    *slog.Logger
+	// Rand draws the gaps; nil uses a random source.
+	Rand *rand.Rand
+	// LockPoll is the real time between tries at jobs another process holds.
+	LockPoll time.Duration
+	// SendTimeout bounds one item's check and write (real time).
+	SendTimeout time.Duration
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+	mu       sync.Mutex
+	pacers   map[string]*pacer // by key fingerprint and kind
+	later    map[string]time.Time
+	acquired map[string]bool // jobs whose lock this process took and read back
+}
+
+// release gives a job's lock back.
+func (r *Runner) release(id string) {
+	r.mu.Lock()
+	delete(r.acquired, id)
+	r.mu.Unlock()
+	r.Locks.Unlock(id)
+}
+
+func (r *Runner) init() {
+	r.wakeOnce.Do(func() {
+		r.wake = make(chan struct{}, 1)
+		if r.Rand == nil {
+			r.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		}
+		if r.LockPoll == 0 {
+			r.LockPoll = time.Second
+		}
+		if r.SendTimeout == 0 {
+			r.SendTimeout = 2 * time.Minute
+		}
+		r.pacers = map[string]*pacer{}
+		r.later = map[string]time.Time{}
+		r.acquired = map[string]bool{}
+	})
+}
+
+// Wake makes the runner look at its jobs now (a job was started or
+// resumed).
+func (r *Runner) Wake() {
+	r.init()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run advances jobs until ctx ends. A send in flight when ctx ends is
+// finished; the runner stops at the item boundary after it.
+func (r *Runner) Run(ctx context.Context) {
+	r.init()
+	defer r.Locks.Close()
+	for ctx.Err() == nil {
+		wait := r.pass(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.sleep(ctx, wait)
+	}
+}
+
+// sleep waits d of the runner's clock, a wake, or the end of ctx.
+func (r *Runner) sleep(ctx context.Context, d time.Duration) {
+	real := time.Duration(float64(d) / r.Clock.Scale())
+	if real > r.LockPoll {
+		real = r.LockPoll
+	}
+	if real <= 0 {
+		return
+	}
+	t := time.NewTimer(real)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.wake:
+	case <-ctx.Done():
+	}
+}
+
+// pass looks at every job once, sends what is due, and returns how long
+// (clock time) until something is due.
+func (r *Runner) pass(ctx context.Context) time.Duration {
+	if err := r.Store.Refresh(); err != nil {
+		r.Logger.Warn("jobs: the journal cannot be read; jobs wait", "err", err)
+		r.Store.setWaitAll(StatusWaitingState, "waiting: the journal cannot be read", r.Clock.Now().Add(time.Minute))
+		return time.Minute
+	}
+	wait := time.Hour
+	for _, d := range r.Store.runnable() {
+		if ctx.Err() != nil {
+			return 0
+		}
+		s := r.SenderFor(d)
+		if s == nil {
+			continue
+		}
+		held, err := r.Locks.TryLock(d.ID)
+		if err != nil {
+			r.Logger.Warn("jobs: cannot take a job's lock", "job_id", d.ID, "err", err)
+			continue
+		}
+		if !held {
+			continue // another process advances it
+		}
+		r.mu.Lock()
+		fresh := !r.acquired[d.ID]
+		r.acquired[d.ID] = true
+		r.mu.Unlock()
+		if fresh {
+			if err := r.Store.Reload(d.ID); err != nil {
+				r.Logger.Warn("jobs: cannot read a job back from the journal", "job_id", d.ID, "err", err)
+				r.release(d.ID)
+				continue
+			}
+			r.rebuildPacer(d)
+		}
+		if w := r.advance(ctx, d, s); w < wait {
+			wait = w
+		}
+	}
+	return wait
+}
+
+func pacerKey(d Def) string { return d.KeyFingerprint + "/" + d.Gateway + "/" + d.Kind }
+
+// rebuildPacer reads the key's recent sends back from the store.
+func (r *Runner) rebuildPacer(d Def) {
+	now := r.Clock.Now()
+	times := r.Store.sendTimes(d.KeyFingerprint, d.Gateway, d.Kind, now.Add(-24*time.Hour))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pacers[pacerKey(d)]
+	if p == nil {
+		p = &pacer{}
+		r.pacers[pacerKey(d)] = p
+	}
+	p.sends = times
+	if len(times) > 0 && p.next.IsZero() {
+		p.next = times[len(times)-1].Add(p.gap(d.Pace, r.Rand))
+	}
+}
+
+// advance sends the job's next item if it is due, and returns how long until
+// the job has something due.
+func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
+	now := r.Clock.Now()
+	st := r.Store.view(d.ID)
+	if st.ended || st.paused {
+		if st.ended {
+			r.release(d.ID)
+		}
+		return time.Hour
+	}
+	if st.wait != "" && st.until.After(now) {
+		r.Store.setNext(d.ID, st.until)
+		return st.until.Sub(now)
+	}
+	it, ok, retryAt := r.nextItem(d.ID, now)
+	if !ok {
+		r.Store.setNext(d.ID, retryAt)
+		return retryAt.Sub(now)
+	}
+	r.mu.Lock()
+	p := r.pacers[pacerKey(d)]
+	if p == nil {
+		p = &pacer{}
+		r.pacers[pacerKey(d)] = p
+	}
+	due := p.nextAt(d.Pace, now)
+	r.mu.Unlock()
+	r.Store.setNext(d.ID, due)
+	if due.After(now) {
+		return due.Sub(now)
+	}
+	r.Store.setRunning(d.ID, true)
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
+	res := s.Send(sendCtx, d, it, func() error {
+		if r.Store.stopped(d.ID) {
+			return ErrStopped
+		}
+		return nil
+	})
+	cancel()
+	r.Store.setRunning(d.ID, false)
+	now = r.Clock.Now()
+	if res.Time.IsZero() {
+		res.Time = now
+	}
+	if res.Stopped {
+		return 0
+	}
+	if res.Outcome != "" {
+		r.Store.setOutcome(d.ID, it.TargetUserID, res.Outcome, res.Time)
+	}
+	if res.Sent {
+		r.mu.Lock()
+		p.sent(d.Pace, res.Time, r.Rand)
+		r.mu.Unlock()
+	}
+	if res.Later {
+		r.mu.Lock()
+		r.later[d.ID+"/"+it.TargetUserID] = now.Add(d.Pace.MeanGap())
+		r.mu.Unlock()
+	}
+	if res.Wait != "" {
+		r.Logger.Info("jobs: a job waits", "job_id", d.ID, "status", res.Wait, "for", res.RetryAfter)
+		r.Store.setWait(d.ID, res.Wait, res.Text, now.Add(res.RetryAfter))
+		return res.RetryAfter
+	}
+	r.Store.setWait(d.ID, "", "", time.Time{})
+	if !res.Sent {
+		// A skip sends nothing and spends no pace; the next item's check
+		// follows after a short breath, not at once.
+		return time.Second
+	}
+	return 0
+}
+
+// nextItem is the job's first item to do that is not waiting after a failed
+// check; when every one waits, when the first is due again.
+func (r *Runner) nextItem(id string, now time.Time) (Item, bool, time.Time) {
+	items := r.Store.pendingItems(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var soonest time.Time
+	for _, it := range items {
+		k := id + "/" + it.TargetUserID
+		if t, ok := r.later[k]; ok && t.After(now) {
+			if soonest.IsZero() || t.Before(soonest) {
+				soonest = t
+			}
+			continue
+		}
+		delete(r.later, k)
+		return it, true, time.Time{}
+	}
+	if soonest.IsZero() {
+		soonest = now.Add(time.Minute)
+	}
+	return Item{}, false, soonest
+}
+
+// pacer spaces one key's sends: randomized gaps around the pace's mean gap,
+// and never more than the pace allows in any 15 minutes or any 24 hours.
+type pacer struct {
+	sends []time.Time // the last 24 hours', oldest first
+	next  time.Time   // not before: the last send plus a drawn gap
+}
+
+// gap draws a gap uniformly from [mean/2, 3*mean/2]: a standard deviation
+// of mean/sqrt(12) (more than a fifth of the mean), never under half of it.
+func (p *pacer) gap(pace Pace, rnd *rand.Rand) time.Duration {
+	m := float64(pace.MeanGap())
+	return time.Duration(m/2 + rnd.Float64()*m)
+}
+
+// nextAt is the earliest time the next send may go: after the drawn gap,
+// and when every window has room. After downtime it is now: no catch-up.
+func (p *pacer) nextAt(pace Pace, now time.Time) time.Time {
+	cut := now.Add(-24 * time.Hour)
+	i := sort.Search(len(p.sends), func(i int) bool { return p.sends[i].After(cut) })
+	p.sends = p.sends[i:]
+	t := now
+	if p.next.After(t) {
+		t = p.next
+	}
+	for _, w := range []struct {
+		span  time.Duration
+		limit int
+	}{{15 * time.Minute, pace.Per15m}, {24 * time.Hour, pace.PerDay}} {
+		if w.limit <= 0 || len(p.sends) < w.limit {
+			continue
+		}
+		// The window ending at t holds the sends after t-span; room once the
+		// limit-th newest has left it.
+		free := p.sends[len(p.sends)-w.limit].Add(w.span + time.Millisecond)
+		if free.After(t) {
+			t = free
+		}
+	}
+	return t
+}
+
+func (p *pacer) sent(pace Pace, t time.Time, rnd *rand.Rand) {
+	i := sort.Search(len(p.sends), func(i int) bool { return p.sends[i].After(t) })
+	p.sends = append(p.sends, time.Time{})
+	copy(p.sends[i+1:], p.sends[i:])
+	p.sends[i] = t
+	p.next = t.Add(p.gap(pace, rnd))
+}
