@@ -21,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/mcpserver"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
@@ -48,6 +49,11 @@ Usage:
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
   xfollow-mcp [flags] undo --journal PATH --since 2h
                                             re-follow what the journal shows was unfollowed
+  xfollow-mcp [flags] undo --journal PATH --job ID
+                                            start a paced job re-following what a clean-up job unfollowed
+  xfollow-mcp --journal PATH jobs [show|pause|resume|cancel ID]
+                                            list or steer the clean-up jobs in the journal
+  xfollow-mcp --journal PATH worker         run clean-up jobs without serving MCP (an always-on service)
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
@@ -114,9 +120,21 @@ func Run(ctx context.Context, p IO) int {
 		if len(pos) < 1 || len(pos) > 2 {
 			return usageErr(p, "call needs a tool name and, optionally, its arguments as one JSON object: call unfollow_x_user '{\"target_user_id\":\"2244994945\"}'")
 		}
+	case "jobs", "worker":
+		if cfg.Journal == "" {
+			return usageErr(p, "%s needs --journal PATH (jobs live in the journal)", cmd)
+		}
+		if cmd == "worker" && len(pos) > 0 {
+			return usageErr(p, "worker takes flags only")
+		}
+		cfg.Confirm = false // nobody to ask at a terminal or in a service
 	case "undo":
 		if len(pos) > 0 {
 			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h")
+		}
+		if cfg.Journal != "" && parser.UndoJob() != "" {
+			cfg.Confirm = false
+			break
 		}
 		if cfg.Journal == "" || parser.UndoSince() <= 0 {
 			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
@@ -152,7 +170,14 @@ func Run(ctx context.Context, p IO) int {
 		}
 		return app.callOnce(ctx, p, pos[0], args)
 	case "undo":
+		if parser.UndoJob() != "" {
+			return app.undoJob(ctx, p, parser.UndoJob())
+		}
 		return app.undo(ctx, p, parser.UndoSince(), parser.UndoKeyFingerprint())
+	case "jobs":
+		return app.jobsCmd(p, pos)
+	case "worker":
+		return app.worker(ctx, p)
 	}
 	return app.serve(ctx, p, logger)
 }
@@ -227,6 +252,8 @@ type app struct {
 	journal *safety.Journal
 	state   *safety.RedisBudget // with --state: the shared budget's store
 	logger  *slog.Logger
+	clk     clock.Clock
+	jobs    *tools.JobDeps // nil without a journal
 }
 
 func (a *app) close() {
@@ -243,7 +270,10 @@ func (a *app) close() {
 
 // build turns the configuration into a server, or says why it cannot.
 func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, version: version, logger: logger}
+	a := &app{cfg: cfg, version: version, logger: logger, clk: clock.Real}
+	if cfg.ClockScale > 1 {
+		a.clk = scaledClock(cfg, logger)
+	}
 	key, base := cfg.APIKey, cfg.BaseURL
 	if cfg.Sandbox {
 		limit := cfg.SandboxUnfollowLimit
@@ -251,7 +281,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			limit = -1 // off
 		}
 		// --account picks which sandbox account is the linked one.
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account})
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, Now: a.clk.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +303,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Sandbox {
 		gateway = safety.GatewaySandbox
 	}
-	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}, Now: a.clk.Now}
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
@@ -311,7 +341,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		// journal is replayed into it, at start or later.
 		if budget != nil {
 			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
-			for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
+			for fp, times := range tools.BudgetEvents(recs, scope, a.clk.Now().Add(-24*time.Hour)) {
 				if fp == "" {
 					// Written before records named their key: the server's own.
 					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
@@ -325,7 +355,11 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 		}
 	}
-	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
+	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate, Following: tools.NewFollowingCache(a.clk.Now)}
+	if err := a.setupJobs(c, gate, budget); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
 	logger.Info("xfollow-mcp starting",
 		"version", version,
@@ -343,6 +377,10 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 // serve runs the MCP server on stdio until stdin closes or ctx ends, or over
 // HTTP (--http) until ctx ends.
 func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	// Every serving process advances the jobs of the key it holds; it stops
+	// at an item boundary when serving ends.
+	stopJobs := a.startRunner(ctx)
+	defer stopJobs()
 	if a.cfg.HTTP != "" {
 		return a.serveHTTP(ctx, logger)
 	}

@@ -20,7 +20,7 @@ func (a *app) newBudget() (safety.Limiter, *safety.Budget, error) {
 		{Limit: a.cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
 	}
 	if a.cfg.State == "" {
-		b := safety.NewBudget(time.Now, windows...)
+		b := safety.NewBudget(a.clk.Now, windows...)
 		return b, b, nil
 	}
 	rb, err := safety.NewRedisBudget(a.cfg.State, a.logger, windows...)

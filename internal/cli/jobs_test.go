@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/jobs"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
+)
+
+// jobApp builds a sandbox server on @xfollow_big with a journal, at a clock
+// scale.
+func jobApp(t *testing.T, journal string, scale float64) *app {
+	t.Helper()
+	cfg := config.Config{Sandbox: true, Account: sandbox.BigUsername, Journal: journal, Timeout: 20 * time.Second,
+		MaxUnfollowsPer15m: 50, MaxUnfollowsPerDay: 400, JobMaxPer15m: 25, JobMaxPerDay: 300,
+		SandboxUnfollowLimit: 50, Workers: 8, ClockScale: scale}
+	a, err := build(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	return a
+}
+
+func callTool(t *testing.T, a *app, name string, args any) map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	c, err := a.inProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, _ := json.Marshal(args)
+	res, err := a.call(ctx, c, name, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError {
+		t.Fatalf("%s: %s", name, resultText(res))
+	}
+	b, _ := json.Marshal(res.StructuredContent)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func callToolError(t *testing.T, a *app, name string, args any) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := a.inProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, _ := json.Marshal(args)
+	res, err := a.call(ctx, c, name, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError {
+		t.Fatalf("%s succeeded; want an error", name)
+	}
+	return resultText(res)
+}
+
+// waitStatus polls the store until the job reaches one of the statuses.
+func waitStatus(t *testing.T, a *app, id string, limit time.Duration, statuses ...string) jobs.Summary {
+	t.Helper()
+	fp, gw, _ := a.jobs.Store.Owner(id)
+	deadline := time.Now().Add(limit)
+	for {
+		sum, err := a.jobs.Store.Summary(id, fp, gw, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range statuses {
+			if sum.Status == s {
+				return sum
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s (%s) after %s: %+v", id, sum.Status, sum.StatusText, limit, sum.Counts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkWindows fails unless no window of span holds more than limit of the
+// times (sorted), and returns the smallest gap.
+func checkWindows(t *testing.T, times []time.Time, span time.Duration, limit int, what string) {
+	t.Helper()
+	for i := range times {
+		j := sort.Search(len(times), func(k int) bool { return times[k].After(times[i].Add(-span)) })
+		if n := i - j + 1; n > limit {
+			t.Fatalf("%s: %d sends in the %s ending %s; the ceiling is %d", what, n, span, times[i].Format(time.RFC3339), limit)
+		}
+	}
+}
+
+func unfollowTimes(sb *sandbox.Sandbox) []time.Time {
+	var out []time.Time
+	for _, r := range sb.Writes() {
+		if r.Path == "/twitter/unfollow_twitter" {
+			out = append(out, r.Time)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Before(out[b]) })
+	return out
+}
+
+// TestBigJobRunsWithinEveryLimit: the 771 non-followers of @xfollow_big,
+// approved once, run to completed with no agent calling, at a clock 20000
+// times real time; window by window, no 15 minutes holds more than the
+// job's 25 or the budget's 50, no 24 hours more than 300 or 400, no two
+// sends are closer than a quarter of the mean gap, and the gaps vary.
+func TestBigJobRunsWithinEveryLimit(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 20000)
+	ids := sandbox.BigNonFollowers()
+	// A duplicate, and an id that follows back (skipped at its check).
+	list := append(append([]string{}, ids...), ids[0], sandbox.BigUserID(sandbox.BigFollowingCount))
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": list})
+	job := out["job"].(map[string]any)
+	id := job["job_id"].(string)
+	if job["total"] != float64(len(ids)+1) || out["skipped"].(map[string]any)["duplicates"] != float64(1) {
+		t.Fatalf("start = %v", out)
+	}
+	if job["eta"] == nil || job["next_at"] == nil {
+		t.Fatalf("no eta: %v", job)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := a.startRunner(ctx)
+	sum := waitStatus(t, a, id, 3*time.Minute, jobs.StatusCompleted)
+	stop()
+	if sum.Counts[jobs.OutcomeOK] != len(ids) || sum.Counts[jobs.OutcomeFollowsBack] != 1 {
+		t.Fatalf("counts %v", sum.Counts)
+	}
+	times := unfollowTimes(a.sandbox.Sandbox)
+	if len(times) != len(ids) {
+		t.Fatalf("%d unfollows sent; want %d", len(times), len(ids))
+	}
+	checkWindows(t, times, 15*time.Minute, 25, "job per 15m")
+	checkWindows(t, times, 24*time.Hour, 300, "job per day")
+	mean := jobs.Pace{Per15m: 25, PerDay: 300}.MeanGap()
+	var sum1, sum2 float64
+	for i := 1; i < len(times); i++ {
+		g := times[i].Sub(times[i-1])
+		if g < mean/4 {
+			t.Fatalf("two sends %s apart; the floor is %s", g, mean/4)
+		}
+		sum1 += g.Seconds()
+		sum2 += g.Seconds() * g.Seconds()
+	}
+	n := float64(len(times) - 1)
+	m := sum1 / n
+	sd := math.Sqrt(sum2/n - m*m)
+	span := times[len(times)-1].Sub(times[0])
+	t.Logf("%d sends over %s: %.0f a day against a ceiling of 300; gaps mean %.0fs, stddev %.0fs", len(times), span.Round(time.Minute), float64(len(times)-1)/span.Hours()*24, m, sd)
+	if sd < m/5 {
+		t.Fatalf("gaps: mean %.0fs, stddev %.0fs: under a fifth of the mean", m, sd)
+	}
+	for _, id := range ids {
+		if a.sandbox.Sandbox.Follows(id) {
+			t.Fatalf("%s still followed", id)
+		}
+	}
+}
+
+
