@@ -174,5 +174,3 @@ func TestBigJobRunsWithinEveryLimit(t *testing.T) {
 		}
 	}
 }
-
-

@@ -56,7 +56,7 @@ type Config struct {
 	Workers              int
 	// Account is the handle (without @) of the X account linked to the key;
 	// with it, unfollows check the relationship first.
-	Account   string
+	Account string
 	// JobMaxPer15m and JobMaxPerDay are the clean-up jobs' ceilings.
 	JobMaxPer15m int
 	JobMaxPerDay int
@@ -65,7 +65,7 @@ type Config struct {
 	clockRaw   string
 	undoSince  time.Duration
 	undoJob    string
-	undoKey   string
+	undoKey    string
 
 	// Remote mode (--http). HTTPToken is never a flag.
 	HTTP           string
