@@ -52,13 +52,20 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 	_ = jd.Store.Refresh()
 	fp, gw := c.Client.KeyFingerprint(), c.Gate.Gateway
 	if in.Action != "undo" {
+		sum, err := jd.Store.Summary(in.JobID, fp, gw, false)
+		if err != nil {
+			return ControlJobResult{}, jobError(err, in.JobID)
+		}
+		if sum.Status == jobs.StatusCancelled || sum.Status == jobs.StatusCompleted {
+			return ControlJobResult{}, invalidArg("job %s is %s, so %s does nothing; start a new job with start_x_unfollow_job, or undo this one", in.JobID, sum.Status, in.Action)
+		}
 		if err := jd.Store.Control(in.JobID, fp, gw, in.Action); err != nil {
 			return ControlJobResult{}, jobError(err, in.JobID)
 		}
 		if in.Action == jobs.ActionResume && jd.Runner != nil {
 			jd.Runner.Wake()
 		}
-		sum, err := jd.Store.Summary(in.JobID, fp, gw, false)
+		sum, err = jd.Store.Summary(in.JobID, fp, gw, false)
 		if err != nil {
 			return ControlJobResult{}, jobError(err, in.JobID)
 		}
@@ -87,7 +94,7 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 	if g.Confirm {
 		st, answer := g.approval(c)
 		if st == nil {
-			return ControlJobResult{}, g.askJob(ctx, c, def.Username, ids, jd.FollowPace)
+			return ControlJobResult{}, g.askJob(ctx, c, jobs.KindFollow, def.Username, ids, jd.FollowPace)
 		}
 		if answer != mcp.ElicitationResponseActionAccept {
 			return ControlJobResult{}, declined()
@@ -102,8 +109,11 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 	}
 	// Stop the job being undone first, so that it does not go on unfollowing
 	// what the undo follows again.
-	if err := jd.Store.Control(in.JobID, fp, gw, jobs.ActionCancel); err != nil {
-		return ControlJobResult{}, jobError(err, in.JobID)
+	// A completed job stays completed.
+	if sum, err := jd.Store.Summary(in.JobID, fp, gw, false); err == nil && sum.Status != jobs.StatusCompleted && sum.Status != jobs.StatusCancelled {
+		if err := jd.Store.Control(in.JobID, fp, gw, jobs.ActionCancel); err != nil {
+			return ControlJobResult{}, jobError(err, in.JobID)
+		}
 	}
 	if _, err := jd.Store.Create(d); err != nil {
 		return ControlJobResult{}, journalUnavailable()

@@ -125,7 +125,7 @@ func runStartJob(ctx context.Context, c *Call, in StartJobArgs) (StartJobResult,
 	if g.Confirm {
 		st, answer := g.approval(c)
 		if st == nil {
-			return StartJobResult{}, g.askJob(ctx, c, username, ids, pace)
+			return StartJobResult{}, g.askJob(ctx, c, jobs.KindUnfollow, username, ids, pace)
 		}
 		if answer != mcp.ElicitationResponseActionAccept {
 			return StartJobResult{}, declined()
@@ -154,7 +154,7 @@ func runStartJob(ctx context.Context, c *Call, in StartJobArgs) (StartJobResult,
 
 // askJob asks the person once to approve a whole job: the count, the pace
 // and the first handles.
-func (g *Gate) askJob(ctx context.Context, c *Call, username string, ids []string, pace jobs.Pace) error {
+func (g *Gate) askJob(ctx context.Context, c *Call, kind, username string, ids []string, pace jobs.Pace) error {
 	if !canElicit(ctx) {
 		return &ToolError{Code: CodeConfirmationUnavailable, Msg: "this server is set to ask the person before every write (--confirm), but this MCP client cannot ask them (no elicitation support), so no job was started; the person must use a client with elicitation or restart the server without --confirm"}
 	}
@@ -182,7 +182,11 @@ func (g *Gate) askJob(ctx context.Context, c *Call, username string, ids []strin
 		more = fmt.Sprintf(" and %d more", len(ids)-len(first))
 	}
 	days := time.Duration(len(ids)) * pace.MeanGap()
-	msg := fmt.Sprintf("Unfollow these %d accounts from @%s, at most %d per 15 minutes and %d a day (about %s in all), checking each first? %s%s",
+	verb := "Unfollow these %d accounts from @%s"
+	if kind == jobs.KindFollow {
+		verb = "Follow again these %d accounts from @%s"
+	}
+	msg := fmt.Sprintf(verb+", at most %d per 15 minutes and %d a day (about %s in all), checking each first? %s%s",
 		len(ids), username, pace.Per15m, pace.PerDay, days.Round(time.Minute), strings.Join(names, ", "), more)
 	if g.DryRun {
 		msg += " (dry run: nothing will be sent)"

@@ -174,3 +174,88 @@ func TestBigJobRunsWithinEveryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseCancelAndAnotherCallersJob: after pause answers, nothing more is
+// sent until resume; after cancel, nothing more at all, and the accounts not
+// reached read cancelled. Another key's job id answers [job_not_found],
+// exactly as an unknown one does.
+func TestPauseCancelAndAnotherCallersJob(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 20000)
+	ids := sandbox.BigNonFollowers()[:200]
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := a.startRunner(ctx)
+	defer stop()
+	deadline := time.Now().Add(time.Minute)
+	for len(unfollowTimes(a.sandbox.Sandbox)) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job sent nothing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "pause"})
+	if p["job"].(map[string]any)["status"] != "paused" {
+		t.Fatalf("pause = %v", p)
+	}
+	// A send in flight when pause answered may still land; none after it.
+	time.Sleep(50 * time.Millisecond)
+	sent := len(unfollowTimes(a.sandbox.Sandbox))
+	time.Sleep(300 * time.Millisecond) // some 70 minutes of the job's clock
+	if n := len(unfollowTimes(a.sandbox.Sandbox)); n != sent {
+		t.Fatalf("%d unfollows sent while paused", n-sent)
+	}
+	callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "resume"})
+	for len(unfollowTimes(a.sandbox.Sandbox)) < sent+3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not resume")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "cancel"})
+	job := c["job"].(map[string]any)
+	time.Sleep(50 * time.Millisecond)
+	sent = len(unfollowTimes(a.sandbox.Sandbox))
+	time.Sleep(300 * time.Millisecond)
+	if n := len(unfollowTimes(a.sandbox.Sandbox)); n != sent {
+		t.Fatalf("%d unfollows sent after cancel", n-sent)
+	}
+	if job["status"] != "cancelled" || job["counts"].(map[string]any)["cancelled"] == nil {
+		t.Fatalf("cancel = %v", job)
+	}
+	if txt := callToolError(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "resume"}); txt == "" {
+		t.Fatal("no error")
+	}
+
+	// Another key's job, in the same journal.
+	other := jobs.Def{ID: jobs.NewID(), Kind: jobs.KindUnfollow, KeyFingerprint: "0123456789abcdef", Gateway: "sandbox",
+		Username: sandbox.BigUsername, TargetUserIDs: ids[:2], ConsentAt: time.Now(), Pace: jobs.Pace{Per15m: 1, PerDay: 1}, Tool: "start_x_unfollow_job"}
+	if _, err := a.jobs.Store.Create(other); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []map[string]any{
+		{"job_id": other.ID, "action": "cancel"},
+		{"job_id": other.ID, "action": "undo"},
+		{"job_id": jobs.NewID(), "action": "pause"},
+	} {
+		txt := callToolError(t, a, "control_x_unfollow_job", args)
+		if len(txt) < 15 || txt[:15] != "[job_not_found]" {
+			t.Fatalf("%v: %s", args, txt)
+		}
+	}
+	if txt := callToolError(t, a, "get_x_unfollow_jobs", map[string]any{"job_id": other.ID}); txt[:15] != "[job_not_found]" {
+		t.Fatal(txt)
+	}
+	list := callTool(t, a, "get_x_unfollow_jobs", map[string]any{})
+	if n := len(list["jobs"].([]any)); n != 1 {
+		t.Fatalf("the caller sees %d jobs; want its own 1", n)
+	}
+	if fp, _, _ := a.jobs.Store.Owner(other.ID); fp != "0123456789abcdef" {
+		t.Fatal("the other job changed owner")
+	}
+	// The other key's job was never advanced by this server.
+	if sum, _ := a.jobs.Store.Summary(other.ID, other.KeyFingerprint, "sandbox", false); sum.Done != 0 {
+		t.Fatalf("another key's job advanced: %+v", sum)
+	}
+}
