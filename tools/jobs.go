@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/jobs"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
@@ -175,7 +176,7 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 		return nil
 	}
 	var res jobs.Result
-	if _, err = g.execute(ctx, c, kind, it); err == nil {
+	if _, err = g.execute(aisa.CheckBeforeResend(ctx), c, kind, it); err == nil {
 		return jobs.Result{Outcome: jobs.OutcomeOK, Sent: true, Time: s.Clock.Now()}
 	}
 	var rv *errReserve
