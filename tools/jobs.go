@@ -176,8 +176,12 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 		return nil
 	}
 	var res jobs.Result
-	if _, err = g.execute(aisa.CheckBeforeResend(ctx), c, kind, it); err == nil {
-		return jobs.Result{Outcome: jobs.OutcomeOK, Sent: true, Time: s.Clock.Now()}
+	// A send's time for pacing is when its answer came (or its wait ended):
+	// no earlier than the gateway can have acted on it.
+	_, err = g.execute(aisa.CheckBeforeResend(ctx), c, kind, it)
+	sentAt := s.Clock.Now()
+	if err == nil {
+		return jobs.Result{Outcome: jobs.OutcomeOK, Sent: true, Time: sentAt}
 	}
 	var rv *errReserve
 	switch {
@@ -193,7 +197,7 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 	}
 	switch {
 	case te.unknown:
-		res = jobs.Result{Outcome: jobs.OutcomeUnknown, Sent: true, Time: s.Clock.Now()}
+		res = jobs.Result{Outcome: jobs.OutcomeUnknown, Sent: true, Time: sentAt}
 	case te.Code == CodeUserNotFound:
 		res = jobs.Result{Outcome: jobs.OutcomeGone}
 	case te.Code == CodeUnavailable || te.Code == CodeTimeout:

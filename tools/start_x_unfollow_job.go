@@ -181,7 +181,7 @@ func (g *Gate) askJob(ctx context.Context, c *Call, kind, username string, ids [
 	if len(ids) > len(first) {
 		more = fmt.Sprintf(" and %d more", len(ids)-len(first))
 	}
-	days := time.Duration(len(ids)) * pace.MeanGap()
+	days := time.Duration(len(ids)) * pace.DrawnGap()
 	verb := "Unfollow these %d accounts from @%s"
 	if kind == jobs.KindFollow {
 		verb = "Follow again these %d accounts from @%s"

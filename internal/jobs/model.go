@@ -80,6 +80,21 @@ func (p Pace) MeanGap() time.Duration {
 	return g
 }
 
+// Headroom is how much longer the drawn gaps are on average than the
+// binding ceiling's span over its count. Without it the random gaps would
+// fill a window to its ceiling about half the time, each send would then
+// wait for the oldest to leave the window and draw its gap from there, and
+// the pace would fall further behind day after day. With it a day's 300
+// sends span some 24 sample standard deviations less than a day, so the
+// ceilings hold by the pacer's window check and rarely need it.
+const Headroom = 1.08
+
+// DrawnGap is the mean of the gaps the runner draws: MeanGap times
+// Headroom. ETAs use it.
+func (p Pace) DrawnGap() time.Duration {
+	return time.Duration(float64(p.MeanGap()) * Headroom)
+}
+
 // Def is a job as approved: what the journal's job record carries. It holds
 // no secret: the key is named by its fingerprint.
 type Def struct {

@@ -488,7 +488,7 @@ func summarize(j *Job, now time.Time, recent bool) Summary {
 			next = now
 		}
 		sum.NextAt = next.UTC().Format(time.RFC3339)
-		sum.ETA = next.Add(time.Duration(max(sum.Remaining-1, 0)) * j.Pace.MeanGap()).UTC().Format(time.RFC3339)
+		sum.ETA = next.Add(time.Duration(max(sum.Remaining-1, 0)) * j.Pace.DrawnGap()).UTC().Format(time.RFC3339)
 	}
 	if recent {
 		var done []Item
