@@ -60,6 +60,10 @@ type writeItem struct {
 	// there, with nothing journaled or sent (the job was paused or
 	// cancelled by another process, or the budget's reserve is reached).
 	allow func() error
+	// fence, for a job's write with shared job state, is the lease the
+	// budget reserve checks in the same script that takes the slot and
+	// marks the item's intent.
+	fence *safety.Fence
 }
 
 // notFollowed reports that the relationship check found ID not followed.
@@ -390,7 +394,23 @@ func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, i
 				return nil
 			}
 		}
-		if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
+		if it.fence != nil && !g.DryRun {
+			rb, ok := g.Budget.(*safety.RedisBudget)
+			if !ok {
+				stopErr = safety.ErrFenced // a lease with no shared store: a wiring bug; send nothing
+				return nil
+			}
+			s, err := rb.ReserveFenced(ctx, c.Client.KeyFingerprint(), kind == kindUnfollow, *it.fence)
+			switch {
+			case errors.Is(err, safety.ErrFenced):
+				stopErr = err
+				return nil
+			case err != nil:
+				budgetErr = err
+				return nil
+			}
+			slot = s
+		} else if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
 			s, err := g.Budget.Reserve(ctx, c.Client.KeyFingerprint())
 			if err != nil {
 				budgetErr = err

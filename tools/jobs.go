@@ -100,7 +100,16 @@ func (e *errReserve) Error() string { return "the budget's reserve for interacti
 // Send checks one item (protected list, handle, relationship) and, when it
 // is still to be done, writes it through the gate. A failed check leaves
 // the item for later: never an unchecked send.
-func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow func() error) jobs.Result {
+func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, guard jobs.Guard) jobs.Result {
+	res := s.send(ctx, d, ji, guard)
+	if res.Username == "" {
+		res.Username = ji.Username
+	}
+	return res
+}
+
+func (s *JobSender) send(ctx context.Context, d jobs.Def, ji jobs.Item, guard jobs.Guard) jobs.Result {
+	allow := guard.Allow
 	c := &Call{Deps: s.Deps, Tool: d.Tool}
 	g := c.Gate
 	kind := kindUnfollow
@@ -113,7 +122,7 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 		if outcome == jobs.CodeVerified {
 			outcome = jobs.OutcomeOK
 		}
-		return jobs.Result{Outcome: outcome}
+		return jobs.Result{Outcome: outcome, Username: it.Username}
 	}
 	later := func(err error) jobs.Result {
 		return jobs.Result{Later: true, Text: asToolError(err, "").Error()}
@@ -166,6 +175,7 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 		return skip(jobs.CodeVerified) // already followed again
 	}
 	fp := c.Client.KeyFingerprint()
+	it.fence = guard.Fence
 	it.allow = func() error {
 		if err := allow(); err != nil {
 			return err
@@ -181,11 +191,11 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 	_, err = g.execute(aisa.CheckBeforeResend(ctx), c, kind, it)
 	sentAt := s.Clock.Now()
 	if err == nil {
-		return jobs.Result{Outcome: jobs.OutcomeOK, Sent: true, Time: sentAt}
+		return jobs.Result{Outcome: jobs.OutcomeOK, Sent: true, Time: sentAt, Username: it.Username}
 	}
 	var rv *errReserve
 	switch {
-	case errors.Is(err, jobs.ErrStopped):
+	case errors.Is(err, jobs.ErrStopped), errors.Is(err, safety.ErrFenced):
 		return jobs.Result{Stopped: true}
 	case errors.As(err, &rv):
 		return jobs.Result{Wait: jobs.StatusWaitingBudget, RetryAfter: rv.wait,
@@ -197,7 +207,7 @@ func (s *JobSender) Send(ctx context.Context, d jobs.Def, ji jobs.Item, allow fu
 	}
 	switch {
 	case te.unknown:
-		res = jobs.Result{Outcome: jobs.OutcomeUnknown, Sent: true, Time: sentAt}
+		res = jobs.Result{Outcome: jobs.OutcomeUnknown, Sent: true, Time: sentAt, Username: it.Username}
 	case te.Code == CodeUserNotFound:
 		res = jobs.Result{Outcome: jobs.OutcomeGone}
 	case te.Code == CodeUnavailable || te.Code == CodeTimeout:

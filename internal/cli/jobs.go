@@ -69,14 +69,31 @@ func (a *app) setupJobs(c *aisa.Client, gate *tools.Gate, budget *safety.Budget)
 		}
 		store.Apply(recs)
 	})
+	var shared *jobs.Redis
+	poll := time.Second
+	if a.state != nil {
+		// Job state lives in the shared store, beside the budget, with a
+		// lease per job: a dead runner's jobs pass to another replica once
+		// its lease runs out (LeaseTTL, plus a poll).
+		ttl := max(time.Duration(float64(jobs.LeaseTTL)/a.clk.Scale()), time.Second)
+		shared = jobs.NewRedis(a.state.Client(), ttl)
+		poll = min(poll, ttl/3)
+		if err := store.UseRedis(shared); err != nil {
+			a.logger.Warn("jobs: the state store does not answer; jobs wait until it does", "state", a.state.Where(), "err", err)
+		}
+	}
 	if !a.cfg.DryRun && !a.cfg.ReadOnly && c.Configured() {
-		locks, err := jobs.NewLocks(a.cfg.Journal + ".jobs.d")
-		if err != nil {
-			return err
+		var locks jobs.Locker = shared
+		if shared == nil {
+			fl, err := jobs.NewLocks(a.cfg.Journal + ".jobs.d")
+			if err != nil {
+				return err
+			}
+			locks = fl
 		}
 		sender := &tools.JobSender{Deps: a.deps, Clock: a.clk}
 		fp := c.KeyFingerprint()
-		jd.Runner = &jobs.Runner{Store: store, Clock: a.clk, Locks: locks, Logger: a.logger,
+		jd.Runner = &jobs.Runner{Store: store, Clock: a.clk, Locks: locks, Logger: a.logger, LockPoll: poll,
 			SenderFor: func(d jobs.Def) jobs.Sender {
 				if d.KeyFingerprint != fp || d.Gateway != gate.Gateway {
 					return nil

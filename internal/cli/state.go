@@ -27,6 +27,7 @@ func (a *app) newBudget() (safety.Limiter, *safety.Budget, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("--state %s: %v", config.RedactURL(a.cfg.State), err)
 	}
+	rb.SetClockScale(a.clk.Scale())
 	a.state = rb
 	// A failed ping logs the outage once, naming the store without its
 	// password; the pool keeps trying, and the first answer is logged too.

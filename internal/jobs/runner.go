@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 )
 
 // ErrStopped is what a Sender's allow function returns when the job was
@@ -22,7 +23,9 @@ type Result struct {
 	Outcome string
 	// Sent is true when a write went to the gateway (it counts for pacing).
 	Sent bool
-	Time time.Time // when the write's intent was journaled
+	Time time.Time // when the write's answer came
+	// Username is the account's handle, when the check read it.
+	Username string
 	// Wait, when set, is the status the job waits in (waiting_budget,
 	// waiting_rate_limit, waiting_state, needs_link) for RetryAfter.
 	Wait       string
@@ -35,11 +38,32 @@ type Result struct {
 	Stopped bool
 }
 
-// Sender checks and sends one item through the write gate. allow runs under
-// the journal's lock just before the intent is written; an error from it
-// (ErrStopped, or a budget reserve refusal) stops the write there.
+// Guard is what a Sender checks just before a write. Allow runs under the
+// journal's lock just before the intent is written; an error from it
+// (ErrStopped, or a budget reserve refusal) stops the write there. Fence,
+// with shared job state, is the lease whose token the budget reserve checks
+// in the same step (safety.ErrFenced when another process holds it).
+type Guard struct {
+	Allow func() error
+	Fence *safety.Fence
+}
+
+// Sender checks and sends one item through the write gate.
 type Sender interface {
-	Send(ctx context.Context, d Def, it Item, allow func() error) Result
+	Send(ctx context.Context, d Def, it Item, g Guard) Result
+}
+
+// Locker is how a process claims the jobs it advances: file locks beside
+// the journal (Locks), or leases in Redis (Redis).
+type Locker interface {
+	TryLock(id string) (bool, error)
+	Unlock(id string)
+	Close()
+}
+
+// fencer is a Locker whose leases carry fencing tokens (Redis).
+type fencer interface {
+	Fence(id, target string, now time.Time) *safety.Fence
 }
 
 // Runner advances the jobs this process may run (those of the keys it holds)
@@ -47,7 +71,7 @@ type Sender interface {
 type Runner struct {
 	Store *Store
 	Clock clock.Clock
-	Locks *Locks
+	Locks Locker
 	// SenderFor returns the sender for a job, or nil when this process
 	// cannot run it (another key, another gateway).
 	SenderFor func(d Def) Sender
@@ -65,6 +89,7 @@ type Runner struct {
 	pacers   map[string]*pacer // by key fingerprint and kind
 	later    map[string]time.Time
 	acquired map[string]bool // jobs whose lock this process took and read back
+	down     bool            // the last pass could not read job state
 }
 
 // release gives a job's lock back.
@@ -139,9 +164,17 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) {
 // (clock time) until something is due.
 func (r *Runner) pass(ctx context.Context) time.Duration {
 	if err := r.Store.Refresh(); err != nil {
-		r.Logger.Warn("jobs: the journal cannot be read; jobs wait", "err", err)
-		r.Store.setWaitAll(StatusWaitingState, "waiting: the journal cannot be read", r.Clock.Now().Add(time.Minute))
+		if !r.down {
+			r.Logger.Warn("jobs: job state cannot be read (the journal or the state store); jobs wait, and nothing is sent until it can", "err", err)
+		}
+		r.down = true
+		r.Store.setWaitAll(StatusWaitingState, "waiting: the job state (journal or state store) cannot be read; nothing is sent until it can", r.Clock.Now().Add(time.Minute))
 		return time.Minute
+	}
+	if r.down {
+		r.Logger.Info("jobs: job state can be read again; jobs go on")
+		r.down = false
+		r.Store.clearWait(StatusWaitingState)
 	}
 	wait := time.Hour
 	for _, d := range r.Store.runnable() {
@@ -158,6 +191,9 @@ func (r *Runner) pass(ctx context.Context) time.Duration {
 			continue
 		}
 		if !held {
+			r.mu.Lock()
+			delete(r.acquired, d.ID) // read it back if it comes to this process again
+			r.mu.Unlock()
 			continue // another process advances it
 		}
 		r.mu.Lock()
@@ -232,12 +268,16 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	}
 	r.Store.setRunning(d.ID, true)
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
-	res := s.Send(sendCtx, d, it, func() error {
+	guard := Guard{Allow: func() error {
 		if r.Store.stopped(d.ID) {
 			return ErrStopped
 		}
 		return nil
-	})
+	}}
+	if f, ok := r.Locks.(fencer); ok {
+		guard.Fence = f.Fence(d.ID, it.TargetUserID, now)
+	}
+	res := s.Send(sendCtx, d, it, guard)
 	cancel()
 	r.Store.setRunning(d.ID, false)
 	now = r.Clock.Now()
@@ -248,7 +288,9 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 		return 0
 	}
 	if res.Outcome != "" {
-		r.Store.setOutcome(d.ID, it.TargetUserID, res.Outcome, res.Time)
+		if err := r.Store.setOutcome(d.ID, it.TargetUserID, res.Username, res.Outcome, res.Time); err != nil {
+			r.Logger.Warn("jobs: an outcome could not be stored in the shared state; the item is verified before anything is resent", "job_id", d.ID, "err", err)
+		}
 	}
 	if res.Sent {
 		r.mu.Lock()

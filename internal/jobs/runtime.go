@@ -61,14 +61,25 @@ func (s *Store) pendingItems(id string) []Item {
 	return out
 }
 
-func (s *Store) setOutcome(id, target, outcome string, t time.Time) {
+// setOutcome records an item's outcome; with shared state it is stored
+// there too (an error leaves the intent there, verified before any resend).
+func (s *Store) setOutcome(id, target, username, outcome string, t time.Time) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var it Item
 	if j := s.jobs[id]; j != nil {
 		if i, ok := j.index[target]; ok {
 			j.Items[i].Outcome, j.Items[i].Time = outcome, t
+			if username != "" {
+				j.Items[i].Username = username
+			}
+			it = j.Items[i]
 		}
 	}
+	s.mu.Unlock()
+	if s.shared != nil && it.TargetUserID != "" {
+		return s.shared.outcome(id, it)
+	}
+	return nil
 }
 
 func (s *Store) setWait(id, wait, text string, until time.Time) {
@@ -123,4 +134,15 @@ func (s *Store) sendTimes(fp, gateway, kind string, since time.Time) []time.Time
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Before(out[b]) })
 	return out
+}
+
+// clearWait ends every job's wait of one kind.
+func (s *Store) clearWait(wait string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		if j.wait == wait {
+			j.wait, j.waitText, j.until = "", "", time.Time{}
+		}
+	}
 }

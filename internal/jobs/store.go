@@ -80,6 +80,10 @@ type Store struct {
 	j   Journal
 	now func() time.Time
 
+	// shared, with --state redis://…, is where job state lives; the journal
+	// still records every write.
+	shared *Redis
+
 	mu   sync.Mutex
 	jobs map[string]*Job
 	ids  []string // creation order
@@ -118,10 +122,57 @@ func (s *Store) closeOpen() {
 	}
 }
 
+// UseRedis makes the store keep job state in Redis, shared by replicas, and
+// reads what is there.
+func (s *Store) UseRedis(r *Redis) error {
+	s.shared = r
+	return r.pull(s)
+}
+
+// applyShared takes in a job as Redis holds it: its definition (added when
+// new), its controls in order, and, when items is not nil, its items.
+func (s *Store) applyShared(d Def, controls []string, items map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[d.ID]
+	if j == nil {
+		j = newJob(d)
+		s.jobs[d.ID] = j
+		s.ids = append(s.ids, d.ID)
+	}
+	for target, raw := range items {
+		var si sharedItem
+		i, ok := j.index[target]
+		if !ok || json.Unmarshal([]byte(raw), &si) != nil {
+			continue
+		}
+		it := &j.Items[i]
+		if si.Username != "" {
+			it.Username = si.Username
+		}
+		if si.Outcome == intentMark {
+			// A write went out and no outcome came back: verified before
+			// anything is resent.
+			if it.Outcome == "" || it.Outcome == OutcomeCancelled {
+				it.Outcome, it.Time = OutcomeUnknown, time.UnixMilli(si.Time)
+			}
+			continue
+		}
+		it.Outcome, it.Time = si.Outcome, time.UnixMilli(si.Time)
+	}
+	j.Control = ""
+	for _, c := range controls {
+		applyControl(j, c)
+	}
+}
+
 // Reload reads again, under the journal's lock, every record of job id:
 // what another process that advanced it before this one did. Intents with no
 // outcome then read unknown (their writer no longer holds the job).
 func (s *Store) Reload(id string) error {
+	if s.shared != nil {
+		return s.shared.reload(s, id)
+	}
 	s.mu.Lock()
 	j := s.jobs[id]
 	s.mu.Unlock()
@@ -162,7 +213,13 @@ func (s *Store) Reload(id string) error {
 
 // Refresh takes in what other processes sharing the journal appended.
 func (s *Store) Refresh() error {
-	return s.j.Exclusive(func(func(safety.Record) error) error { return nil })
+	if err := s.j.Exclusive(func(func(safety.Record) error) error { return nil }); err != nil {
+		return err
+	}
+	if s.shared != nil {
+		return s.shared.pull(s)
+	}
+	return nil
 }
 
 // Apply takes in records (the journal's OnForeign, and the rebuild).
@@ -280,6 +337,11 @@ func (s *Store) Create(d Def) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.shared != nil {
+		if err := s.shared.create(d); err != nil {
+			return nil, err
+		}
+	}
 	rec := safety.Record{Time: d.ConsentAt, Phase: PhaseJob, JobID: d.ID, Tool: "", Gateway: d.Gateway,
 		KeyFingerprint: d.KeyFingerprint, Job: raw}
 	if err := s.j.Append(rec); err != nil {
@@ -311,6 +373,11 @@ func Plan(d Def, now time.Time) Summary {
 func (s *Store) Control(id, fp, gateway, action string) error {
 	if _, err := s.lookup(id, fp, gateway); err != nil {
 		return err
+	}
+	if s.shared != nil {
+		if err := s.shared.control(id, action); err != nil {
+			return err
+		}
 	}
 	err := s.j.Append(safety.Record{Time: s.now().UTC(), Phase: PhaseControl, JobID: id, Gateway: gateway,
 		KeyFingerprint: fp, Job: encodeControl(action)})
