@@ -115,7 +115,13 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 			return ControlJobResult{}, jobError(err, in.JobID)
 		}
 	}
+	if err := keepCallerKey(ctx, c, d.ID); err != nil {
+		return ControlJobResult{}, err
+	}
 	if _, err := jd.Store.Create(d); err != nil {
+		if jd.Vault != nil {
+			_ = jd.Vault.Delete(d.ID)
+		}
 		return ControlJobResult{}, journalUnavailable()
 	}
 	if jd.Runner != nil {

@@ -37,6 +37,31 @@ type JobDeps struct {
 	Pace        jobs.Pace // for unfollow jobs, already capped by the budget
 	FollowPace  jobs.Pace // for undo jobs
 	Unavailable string
+	// Vault, with XFOLLOW_SECRET, keeps a calling key sealed with its job
+	// (many-callers modes).
+	Vault *jobs.Vault
+}
+
+// keepCallerKey, when the call came with the caller's own key (the
+// many-callers modes), stores it sealed with job id, for the runner to use
+// while the caller is away.
+func keepCallerKey(ctx context.Context, c *Call, id string) error {
+	key, ok := ctx.Value(callerKeyCtx{}).(string)
+	if !ok {
+		return nil
+	}
+	if c.Jobs.Vault == nil {
+		return &ToolError{Code: CodeJobsUnavailable, Msg: "a job needs your key while you are away, and this server keeps it (sealed) only when the operator sets XFOLLOW_SECRET; use unfollow_x_users in batches"}
+	}
+	if err := c.Jobs.Vault.Put(id, c.Client.KeyFingerprint(), key); err != nil {
+		c.Logger.Error("a job's sealed key could not be stored; the job was not started", "err", err)
+		return stateUnavailableJob()
+	}
+	return nil
+}
+
+func stateUnavailableJob() error {
+	return &ToolError{Code: CodeStateUnavailable, Msg: "the server could not store what the job needs, so no job was started and nothing was sent; try again in a minute"}
 }
 
 // jobsFor returns the job deps, or the [jobs_unavailable] error.

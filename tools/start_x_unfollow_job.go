@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/jobs"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 )
 
 // maxJobItems is the most ids one job takes.
@@ -137,8 +138,17 @@ func runStartJob(ctx context.Context, c *Call, in StartJobArgs) (StartJobResult,
 	if g.DryRun || c.Jobs.Store == nil {
 		return StartJobResult{Job: jobs.Plan(d, now), Skipped: sk}, nil
 	}
+	if err := keepCallerKey(ctx, c, d.ID); err != nil {
+		return StartJobResult{}, err
+	}
 	if _, err := c.Jobs.Store.Create(d); err != nil {
-		c.Logger.Error("journal write failed; the job was not started", "err", err)
+		if c.Jobs.Vault != nil {
+			_ = c.Jobs.Vault.Delete(d.ID)
+		}
+		c.Logger.Error("the job could not be stored; it was not started", "err", err)
+		if errors.Is(err, safety.ErrStateUnavailable) {
+			return StartJobResult{}, stateUnavailableJob()
+		}
 		return StartJobResult{}, journalUnavailable()
 	}
 	c.Logger.Info("unfollow job started", "job_id", d.ID, "items", len(ids), "list_sha256", d.ListSHA256)

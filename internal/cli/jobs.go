@@ -48,8 +48,8 @@ func (a *app) setupJobs(c *aisa.Client, gate *tools.Gate, budget *safety.Budget)
 	case a.journal == nil:
 		a.deps.Jobs = &tools.JobDeps{Unavailable: "this server keeps no jobs: a job is rebuilt from the write journal after a restart, so the operator must start the server with --journal PATH; until then use unfollow_x_users in batches"}
 		return nil
-	case a.cfg.KeyFromRequest:
-		a.deps.Jobs = &tools.JobDeps{Unavailable: "this server serves many callers, each with their own key (--key-from-request), and a job needs the caller's key while the caller is away, which this server does not keep; use unfollow_x_users in batches"}
+	case a.cfg.KeyFromRequest && a.cfg.Secret == nil:
+		a.deps.Jobs = &tools.JobDeps{Unavailable: "this server serves many callers, each with their own key (--key-from-request), and a job needs the caller's key while the caller is away, which this server keeps (sealed, erased when the job ends) only when the operator sets XFOLLOW_SECRET; until then use unfollow_x_users in batches"}
 		return nil
 	}
 	store, err := jobs.Open(a.journal, a.clk.Now)
@@ -82,7 +82,22 @@ func (a *app) setupJobs(c *aisa.Client, gate *tools.Gate, budget *safety.Budget)
 			a.logger.Warn("jobs: the state store does not answer; jobs wait until it does", "state", a.state.Where(), "err", err)
 		}
 	}
-	if !a.cfg.DryRun && !a.cfg.ReadOnly && c.Configured() {
+	// With XFOLLOW_SECRET, callers' keys are kept sealed with their jobs
+	// (the many-callers modes), and a worker with the same secret runs them.
+	var vault *jobs.Vault
+	if a.cfg.Secret != nil {
+		if a.state != nil {
+			vault = jobs.NewRedisVault(a.cfg.Secret, a.state.Client())
+		} else {
+			v, err := jobs.NewFileVault(a.cfg.Secret, a.cfg.Journal+".jobs.d")
+			if err != nil {
+				return err
+			}
+			vault = v
+		}
+		jd.Vault = vault
+	}
+	if !a.cfg.DryRun && !a.cfg.ReadOnly && (c.Configured() || vault != nil) {
 		var locks jobs.Locker = shared
 		if shared == nil {
 			fl, err := jobs.NewLocks(a.cfg.Journal + ".jobs.d")
@@ -92,18 +107,50 @@ func (a *app) setupJobs(c *aisa.Client, gate *tools.Gate, budget *safety.Budget)
 			locks = fl
 		}
 		sender := &tools.JobSender{Deps: a.deps, Clock: a.clk}
-		fp := c.KeyFingerprint()
 		jd.Runner = &jobs.Runner{Store: store, Clock: a.clk, Locks: locks, Logger: a.logger, LockPoll: poll,
-			SenderFor: func(d jobs.Def) jobs.Sender {
-				if d.KeyFingerprint != fp || d.Gateway != gate.Gateway {
-					return nil
-				}
-				return sender
-			}}
+			Vault: vault, SenderFor: a.senderFor(c, gate, sender, vault)}
 	}
 	a.jobs = jd
 	a.deps.Jobs = jd
 	return nil
+}
+
+// senderFor picks how a job's items are sent: with the server's own key,
+// or with the caller's key opened from the vault (many-callers modes); nil
+// for a job this process cannot run.
+func (a *app) senderFor(c *aisa.Client, gate *tools.Gate, own jobs.Sender, vault *jobs.Vault) func(jobs.Def) jobs.Sender {
+	var mu sync.Mutex
+	byJob := map[string]jobs.Sender{}
+	return func(d jobs.Def) jobs.Sender {
+		if d.Gateway != gate.Gateway {
+			return nil
+		}
+		if c.Configured() && d.KeyFingerprint == c.KeyFingerprint() {
+			return own
+		}
+		if vault == nil {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if s := byJob[d.ID]; s != nil {
+			return s
+		}
+		key, err := vault.Get(d.ID, d.KeyFingerprint)
+		if err != nil {
+			return nil // another server's job, or its key was erased
+		}
+		cl := c.WithKey(key)
+		if cl.KeyFingerprint() != d.KeyFingerprint {
+			return nil
+		}
+		deps := *a.deps
+		deps.Client = cl
+		deps.Following = a.deps.Following.ForKey(cl.KeyFingerprint())
+		s := &tools.JobSender{Deps: &deps, Clock: a.clk}
+		byJob[d.ID] = s
+		return s
+	}
 }
 
 // startRunner runs the job runner until the returned stop is called; stop

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
+
 	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
 )
 
@@ -63,9 +65,13 @@ type Config struct {
 	// ClockScale (XFOLLOW_CLOCK_SCALE, 1 when unset) speeds every clock.
 	ClockScale float64
 	clockRaw   string
-	undoSince  time.Duration
-	undoJob    string
-	undoKey    string
+	// Secret is XFOLLOW_SECRET (environment only), nil when unset: with it
+	// the many-callers mode keeps each job's key sealed with the job.
+	Secret    *secret.Ring
+	secretRaw string
+	undoSince time.Duration
+	undoJob   string
+	undoKey   string
 
 	// Remote mode (--http). HTTPToken is never a flag.
 	HTTP           string
@@ -92,6 +98,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("state", RedactURL(c.State)),
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
+		slog.Bool("secret_set", c.Secret != nil),
 		slog.Bool("key_from_request", c.KeyFromRequest),
 	)
 }
@@ -152,6 +159,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
 	c.clockRaw = getenv(EnvClockScale)
+	c.secretRaw = getenv(secret.Env)
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -284,6 +292,11 @@ func (p *Parser) Config() (Config, error) {
 	}
 	if c.JobMaxPerDay < 1 || c.JobMaxPerDay > 500 {
 		errs = append(errs, p.valueError("job-max-per-day", "must be a whole number from 1 to 500 (X allows 500 unfollows a day per app)"))
+	}
+	if ring, err := secret.Parse(c.secretRaw); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Secret = ring
 	}
 	c.ClockScale = 1
 	if strings.TrimSpace(c.clockRaw) != "" {

@@ -76,6 +76,9 @@ type Runner struct {
 	// cannot run it (another key, another gateway).
 	SenderFor func(d Def) Sender
 	Logger    *slog.Logger
+	// Vault, in the many-callers modes, holds callers' sealed keys; the
+	// runner erases a job's key once the job has ended.
+	Vault *Vault
 	// Rand draws the gaps; nil uses a random source.
 	Rand *rand.Rand
 	// LockPoll is the real time between tries at jobs another process holds.
@@ -90,6 +93,7 @@ type Runner struct {
 	later    map[string]time.Time
 	acquired map[string]bool // jobs whose lock this process took and read back
 	down     bool            // the last pass could not read job state
+	erased   map[string]bool // ended jobs whose sealed key is erased
 }
 
 // release gives a job's lock back.
@@ -115,6 +119,7 @@ func (r *Runner) init() {
 		r.pacers = map[string]*pacer{}
 		r.later = map[string]time.Time{}
 		r.acquired = map[string]bool{}
+		r.erased = map[string]bool{}
 	})
 }
 
@@ -175,6 +180,18 @@ func (r *Runner) pass(ctx context.Context) time.Duration {
 		r.Logger.Info("jobs: job state can be read again; jobs go on")
 		r.down = false
 		r.Store.clearWait(StatusWaitingState)
+	}
+	if r.Vault != nil {
+		for _, id := range r.Store.endedIDs() {
+			if r.erased[id] {
+				continue
+			}
+			if err := r.Vault.Delete(id); err != nil {
+				r.Logger.Warn("jobs: an ended job's sealed key could not be erased yet", "job_id", id, "err", err)
+				continue
+			}
+			r.erased[id] = true
+		}
 	}
 	wait := time.Hour
 	for _, d := range r.Store.runnable() {

@@ -146,3 +146,16 @@ func (s *Store) clearWait(wait string) {
 		}
 	}
 }
+
+// endedIDs returns the jobs that have ended.
+func (s *Store) endedIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, id := range s.ids {
+		if s.jobs[id].ended() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
