@@ -28,7 +28,7 @@ func cleanUpFollowing() Prompt {
 			}
 			return mcp.NewPrompt("clean_up_following",
 				mcp.WithPromptTitle("Clean up who an X account follows"),
-				mcp.WithPromptDescription("Unfollow the accounts that do not follow back, with the person choosing: find them, show them grouped and counted, ask which to keep, unfollow the rest in batches within the budget, and report how to undo it."),
+				mcp.WithPromptDescription("Unfollow the accounts that do not follow back, with the person choosing: find them, show them grouped and counted, ask which to keep, unfollow the rest in one paced job (in batches on a server that keeps no jobs), and report how to steer and undo it."),
 				mcp.WithArgument("username", user...),
 				mcp.WithArgument("max_unfollows", mcp.ArgumentDescription(
 					fmt.Sprintf("Most accounts to unfollow this time, 1 to %d; without it, as many as the server's unfollow budget allows.", maxPromptUnfollows))),

@@ -8,8 +8,11 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/jobs"
@@ -277,5 +280,41 @@ func TestPauseCancelAndAnotherCallersJob(t *testing.T) {
 	// The other key's job was never advanced by this server.
 	if sum, _ := a.jobs.Store.Summary(other.ID, other.KeyFingerprint, "sandbox", false); sum.Done != 0 {
 		t.Fatalf("another key's job advanced: %+v", sum)
+	}
+}
+
+// TestCleanUpPromptEndsInOneJob: on a server that keeps jobs the guided
+// clean-up ends in one start_x_unfollow_job, reported by its eta; on one
+// that keeps none it stays with batches.
+func TestCleanUpPromptEndsInOneJob(t *testing.T) {
+	for _, tc := range []struct {
+		journal bool
+		want    string
+		not     string
+	}{
+		{true, "call start_x_unfollow_job once", "unfollow_x_users, passing"},
+		{false, "unfollow_x_users, passing their ids", "start_x_unfollow_job"},
+	} {
+		journal := ""
+		if tc.journal {
+			journal = filepath.Join(t.TempDir(), "j.jsonl")
+		}
+		a := jobApp(t, journal, 1)
+		ctx := context.Background()
+		c, err := a.inProcess(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := mcp.GetPromptRequest{}
+		req.Params.Name = "clean_up_following"
+		res, err := c.GetPrompt(ctx, req)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := res.Messages[0].Content.(mcp.TextContent).Text
+		if !strings.Contains(text, tc.want) || strings.Contains(text, tc.not) || (tc.journal && !strings.Contains(text, "eta")) {
+			t.Fatalf("journal %v: %s", tc.journal, text)
+		}
 	}
 }
