@@ -334,6 +334,11 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
 		}
+		if sc, ok := a.clk.(*clock.Scaled); ok {
+			for _, r := range recs {
+				sc.NotBefore(r.Time)
+			}
+		}
 		for _, w := range warnings {
 			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
 		}

@@ -20,22 +20,11 @@ import (
 var followPace = jobs.Pace{Per15m: 20, PerDay: 200}
 
 // scaledClock is the test clock XFOLLOW_CLOCK_SCALE asks for (config has
-// checked it is allowed here). It starts at the journal's last record when
-// that is later than now, so that a restart at speed does not go back in
-// time behind what it wrote before.
+// checked it is allowed here). build moves it past the journal's last
+// record once the journal is open (see clock.Scaled.NotBefore).
 func scaledClock(cfg config.Config, logger *slog.Logger) clock.Clock {
-	start := time.Now()
-	if cfg.Journal != "" {
-		if recs, _, err := safety.ReadJournalFile(cfg.Journal); err == nil {
-			for _, r := range recs {
-				if r.Time.After(start) {
-					start = r.Time
-				}
-			}
-		}
-	}
 	logger.Warn("XFOLLOW_CLOCK_SCALE is set: every clock of this server runs faster than real time (tests only)", "scale", cfg.ClockScale)
-	return clock.NewScaled(cfg.ClockScale, start)
+	return clock.NewScaled(cfg.ClockScale, time.Now())
 }
 
 // setupJobs builds the job store from the journal, and the runner that

@@ -19,8 +19,13 @@ import (
 // journal, as a replica on another machine would run.
 func replica(t *testing.T, gw *sandbox.Server, state string, scale float64) *app {
 	t.Helper()
+	return replicaOn(t, gw, state, filepath.Join(t.TempDir(), "j.jsonl"), scale)
+}
+
+func replicaOn(t *testing.T, gw *sandbox.Server, state, journal string, scale float64) *app {
+	t.Helper()
 	cfg := config.Config{APIKey: "sk-aisa-REPLICA-TEST", BaseURL: gw.URL, Account: sandbox.BigUsername,
-		Journal: filepath.Join(t.TempDir(), "j.jsonl"), State: state, Timeout: 5 * time.Second,
+		Journal: journal, State: state, Timeout: 5 * time.Second,
 		MaxUnfollowsPer15m: 50, MaxUnfollowsPerDay: 400, JobMaxPer15m: 45, JobMaxPerDay: 360, Workers: 8, ClockScale: scale}
 	a, err := build(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -199,6 +204,36 @@ func TestRedisDownMeansTheJobWaits(t *testing.T) {
 		t.Fatalf("%d unfollows sent while the state store was down", n-sent)
 	}
 	rs.Restart()
+	waitStatus(t, a, id, time.Minute, jobs.StatusCompleted)
+	for _, target := range ids {
+		if n := unfollowsByTarget(gw.Sandbox)[target]; n != 1 {
+			t.Fatalf("%s unfollowed %d times", target, n)
+		}
+	}
+}
+
+// TestTwoServersOnOneJournal: two servers sharing a journal (two MCP hosts
+// on one machine) both run their runners; the job's file lock lets one
+// advance it, every target is unfollowed exactly once, and both see it
+// completed.
+func TestTwoServersOnOneJournal(t *testing.T) {
+	gw, err := sandbox.Start(sandbox.Options{Account: sandbox.BigUsername, UnfollowLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	journal := filepath.Join(t.TempDir(), "j.jsonl")
+	a := replicaOn(t, gw, "", journal, 5000)
+	b := replicaOn(t, gw, "", journal, 5000)
+	ids := sandbox.BigNonFollowers()[:40]
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopA, stopB := a.startRunner(ctx), b.startRunner(ctx)
+	defer stopA()
+	defer stopB()
+	waitStatus(t, b, id, time.Minute, jobs.StatusCompleted)
 	waitStatus(t, a, id, time.Minute, jobs.StatusCompleted)
 	for _, target := range ids {
 		if n := unfollowsByTarget(gw.Sandbox)[target]; n != 1 {

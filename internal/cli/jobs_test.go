@@ -78,9 +78,14 @@ func callToolError(t *testing.T, a *app, name string, args any) string {
 // waitStatus polls the store until the job reaches one of the statuses.
 func waitStatus(t *testing.T, a *app, id string, limit time.Duration, statuses ...string) jobs.Summary {
 	t.Helper()
-	fp, gw, _ := a.jobs.Store.Owner(id)
 	deadline := time.Now().Add(limit)
 	for {
+		_ = a.jobs.Store.Refresh() // what other processes on the journal did
+		fp, gw, ok := a.jobs.Store.Owner(id)
+		if !ok && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
 		sum, err := a.jobs.Store.Summary(id, fp, gw, false)
 		if err != nil {
 			t.Fatal(err)

@@ -74,6 +74,18 @@ func (s *Scaled) Now() time.Time {
 // Scale is the speed-up.
 func (s *Scaled) Scale() float64 { return s.scale }
 
+// NotBefore moves the clock forward to t when it reads earlier: a restart
+// at speed must not go back in time behind what it wrote before.
+func (s *Scaled) NotBefore(t time.Time) {
+	now := s.Now()
+	if !t.After(now) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.start = s.start.Add(t.Sub(now))
+}
+
 // Sleep waits d/scale of real time.
 func (s *Scaled) Sleep(ctx context.Context, d time.Duration) error {
 	return Real.Sleep(ctx, time.Duration(float64(d)/s.scale))
