@@ -122,7 +122,7 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 		if jd.Vault != nil {
 			_ = jd.Vault.Delete(d.ID)
 		}
-		return ControlJobResult{}, journalUnavailable()
+		return ControlJobResult{}, jobError(err, d.ID)
 	}
 	if jd.Runner != nil {
 		jd.Runner.Wake()

@@ -215,5 +215,8 @@ func jobError(err error, id string) error {
 	if errors.As(err, &te) {
 		return te
 	}
+	if errors.Is(err, safety.ErrStateUnavailable) {
+		return &ToolError{Code: CodeStateUnavailable, Msg: "the shared state store (--state) does not answer, so the job could not be changed and nothing was sent; try again in a minute"}
+	}
 	return journalUnavailable()
 }
