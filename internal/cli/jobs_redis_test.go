@@ -129,9 +129,9 @@ func TestReplicasShareAJobAndTakeOverFromADeadRunner(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Kill whichever runs it.
-	victim, other := la, lb
+	victim, other, survivor := la, lb, b
 	if !lb.firstHeld().IsZero() && (la.firstHeld().IsZero() || lb.firstHeld().Before(la.firstHeld())) {
-		victim, other = lb, la
+		victim, other, survivor = lb, la, a
 	}
 	if !other.firstHeld().IsZero() {
 		t.Fatal("both replicas held the job's lease")
@@ -149,10 +149,11 @@ func TestReplicasShareAJobAndTakeOverFromADeadRunner(t *testing.T) {
 	if took := other.firstHeld().Sub(killed); took > 2*time.Second {
 		t.Fatalf("takeover after %s; the lease lasts 1s", took)
 	}
-	fp, gwName, _ := b.jobs.Store.Owner(id)
+	// The surviving replica's view (the dead one's is frozen where it died).
+	fp, gwName, _ := survivor.jobs.Store.Owner(id)
 	for {
-		_ = b.jobs.Store.Refresh()
-		sum, _ := b.jobs.Store.Summary(id, fp, gwName, false)
+		_ = survivor.jobs.Store.Refresh()
+		sum, _ := survivor.jobs.Store.Summary(id, fp, gwName, false)
 		if sum.Status == jobs.StatusCompleted {
 			if sum.Counts[jobs.OutcomeOK] != len(ids) {
 				t.Fatalf("counts %v", sum.Counts)
