@@ -21,11 +21,11 @@ import (
 )
 
 // jobsPace runs the 771-account clean-up of the sandbox's @xfollow_big in a
-// worker at a clock scale of 20000 and measures, on the gateway's clock,
+// worker at a clock scale of 10000 and measures, on the gateway's clock,
 // how close the sends come to the binding ceiling (the default 300 a day),
 // the spread of the gaps, and the closest two sends.
 func jobsPace(ours string) ([]result, error) {
-	const scale = 20000
+	const scale = 10000
 	sb := sandbox.New(sandbox.Options{Account: sandbox.BigUsername, UnfollowLimit: -1})
 	var mu sync.Mutex
 	var times []time.Time
@@ -98,9 +98,9 @@ func jobsPace(ours string) ([]result, error) {
 	sd := math.Sqrt(s2/n - mean*mean)
 	ceilingGap := pace.MeanGap().Seconds()
 	return []result{
-		{name: "job pace (771 accounts, scale 20000)", figure: fmt.Sprintf("%.0f a day = %.0f%% of the 300-a-day ceiling", perDay, 100*eff),
+		{name: "job pace (771 accounts, scale 10000)", figure: fmt.Sprintf("%.0f a day = %.0f%% of the 300-a-day ceiling", perDay, 100*eff),
 			target: ">= 80% of the binding ceiling", pass: eff >= 0.8,
-			note: "sends timed at the gateway; the rest is the randomness, the 8% headroom and the process's own time at 20000x"},
+			note: "sends timed at the gateway; the rest is the randomness, the 8% headroom and the process's own time at 10000x"},
 		{name: "job gap spread", figure: fmt.Sprintf("mean %.0fs, sd %.0fs (%.2f of the mean), closest %.0fs (%.2f of the ceiling's mean gap)", mean, sd, sd/mean, least.Seconds(), least.Seconds()/ceilingGap),
 			target: "sd >= 0.2 of the mean; closest >= 0.25 of the mean gap", pass: sd >= 0.2*mean && least.Seconds() >= 0.25*ceilingGap},
 	}, nil
