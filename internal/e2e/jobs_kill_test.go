@@ -202,3 +202,51 @@ func TestJobKill9AtRandomMoments(t *testing.T) {
 		}
 	}
 }
+
+// TestStdinClosedMidJobSend: the host closes stdin while a job's unfollow is
+// held at the gateway. The server finishes that send (its outcome is
+// journaled ok), sends nothing more, and exits 0; the job goes on at the
+// next start.
+func TestStdinClosedMidJobSend(t *testing.T) {
+	t.Parallel()
+	gw, arrived, release := blockingGateway(t)
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	p := start(t, gw.gateway, serverOpts{args: []string{"--journal", journal}, protocol: "2025-11-25"})
+	p.ok("start_x_unfollow_job", map[string]any{"username": sandbox.MeUsername, "target_user_ids": []string{"12", "783214"}})
+	<-arrived
+	_ = p.stdin.Close()
+	select {
+	case err := <-p.waited:
+		t.Fatalf("the server exited with a send in flight: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-p.waited:
+		p.waited <- err
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not exit after the send in flight")
+	}
+	p.session = nil
+	sends := 0
+	for _, c := range gw.Calls() {
+		if c.Path == "/twitter/unfollow_twitter" {
+			sends++
+		}
+	}
+	if sends != 1 {
+		t.Fatalf("%d unfollows sent; want the one in flight", sends)
+	}
+	ok := 0
+	for _, r := range journalRecords(t, journal) {
+		if r.Phase == "outcome" && r.JobID != "" && r.Outcome == "ok" {
+			ok++
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d ok outcomes journaled for the job; want 1", ok)
+	}
+}
