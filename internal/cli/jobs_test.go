@@ -323,3 +323,54 @@ func TestCleanUpPromptEndsInOneJob(t *testing.T) {
 		}
 	}
 }
+
+// TestJobToolArguments: the server validates every job tool argument, and a
+// dry run plans a job without storing or sending anything.
+func TestJobToolArguments(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 1)
+	many := make([]string, 10001)
+	for i := range many {
+		many[i] = sandbox.BigUserID(i)
+	}
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		code string
+	}{
+		{"start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": many}, "[invalid_argument]"},
+		{"start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": []string{"@jack"}}, "[invalid_argument]"},
+		{"start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": []string{}}, "[invalid_argument]"},
+		{"start_x_unfollow_job", map[string]any{"username": "someone_else", "target_user_ids": []string{"12"}}, "[invalid_argument]"},
+		{"start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": []string{"12"}, "all": true}, "[invalid_argument]"},
+		{"control_x_unfollow_job", map[string]any{"job_id": "job_1", "action": "pause"}, "[invalid_argument]"},
+		{"control_x_unfollow_job", map[string]any{"job_id": jobs.NewID(), "action": "delete"}, "[invalid_argument]"},
+		{"get_x_unfollow_jobs", map[string]any{"job_id": "JOB_X"}, "[invalid_argument]"},
+		{"get_x_unfollow_history", map[string]any{"since": "yesterday"}, "[invalid_argument]"},
+		{"get_x_unfollow_history", map[string]any{"limit": 501}, "[invalid_argument]"},
+	} {
+		if txt := callToolError(t, a, tc.tool, tc.args); !strings.HasPrefix(txt, tc.code) {
+			t.Errorf("%s %v: %s", tc.tool, tc.args, txt)
+		}
+	}
+
+	cfg := a.cfg
+	cfg.DryRun = true
+	d, err := build(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	ids := sandbox.BigNonFollowers()[:30]
+	out := callTool(t, d, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	job := out["job"].(map[string]any)
+	if job["dry_run"] != true || job["eta"] == nil || job["total"] != float64(30) {
+		t.Fatalf("dry run = %v", job)
+	}
+	// An empty list is left out of the answer (omitempty), as before.
+	if list := callTool(t, d, "get_x_unfollow_jobs", map[string]any{}); list["jobs"] != nil {
+		t.Fatalf("a dry run stored a job: %v", list)
+	}
+	if n := len(unfollowTimes(d.sandbox.Sandbox)); n != 0 {
+		t.Fatalf("a dry run sent %d unfollows", n)
+	}
+}
