@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -210,8 +211,86 @@ func budgetError(err error) error {
 	}
 	secs := int((ex.RetryAfter + time.Second - 1) / time.Second)
 	return &ToolError{Code: CodeBudgetExhausted, RetryAfter: secs, Msg: fmt.Sprintf(
-		"this server's unfollow budget of %d per %s is used up, so nothing was sent; the window frees a slot in %d seconds (at %s). Tell the person rather than working around it",
-		ex.Window.Limit, spanName(ex.Window.Span), secs, time.Now().Add(ex.RetryAfter).UTC().Format(time.RFC3339))}
+		"this server's unfollow budget of %d per %s is used up, so nothing was sent; the window frees a slot in %d seconds (at %s). %s",
+		ex.Window.Limit, spanName(ex.Window.Span), secs, time.Now().Add(ex.RetryAfter).UTC().Format(time.RFC3339), budgetAdvice)}
+}
+
+// budgetAdvice ends a budget refusal.
+const budgetAdvice = "Tell the person rather than working around it"
+
+// JobsTool is the tool that sends a long list of unfollows at a pace the
+// budget allows.
+const JobsTool = "start_x_unfollow_job"
+
+// restHint ends a stop by a limit with where to go for the rest of the
+// work: the jobs tool when this server has it, nothing otherwise. It is the
+// one place a stop's advice names another tool.
+func restHint() string {
+	if hasTool(JobsTool) {
+		return "; " + JobsTool + " runs the rest at a safe pace"
+	}
+	return ""
+}
+
+// hasTool reports whether this server has a tool of that name. It is set
+// in init: the tools' handlers use it, and All is made of the tools.
+var hasTool func(name string) bool
+
+func init() {
+	hasTool = func(name string) bool {
+		return slices.ContainsFunc(All(), func(t Tool) bool { return t.Name == name })
+	}
+}
+
+// withWhatIsLeft adds to a stop by a limit (the budget, or the gateway's
+// rate limit) how much of what was asked is left, when at the current
+// limits it would all be done, and where to go for the rest: left of asked
+// unfollows are not done, and spent more have been counted in this call
+// without reaching the budget (a dry run's). Other errors pass unchanged.
+func (g *Gate) withWhatIsLeft(ctx context.Context, c *Call, err error, left, asked, spent int) error {
+	var te *ToolError
+	if !errors.As(err, &te) || (te.Code != CodeBudgetExhausted && te.Code != CodeRateLimited) || left <= 0 {
+		return err
+	}
+	cp := *te
+	if te.Code == CodeBudgetExhausted {
+		cp.Msg = strings.TrimSuffix(strings.TrimSuffix(cp.Msg, budgetAdvice), " ") + " " +
+			g.whatIsLeft(ctx, c, left, asked, spent) + ". " + budgetAdvice + restHint()
+	} else {
+		// The gateway's own limits are not known here: no finishing time.
+		cp.Msg = strings.TrimSuffix(cp.Msg, ".") + fmt.Sprintf(". %d of %d left", left, asked) + restHint()
+	}
+	return &cp
+}
+
+// whatIsLeft says "21 of 50 left; at 50 per 15 minutes and 400 a day, all
+// done around 2026-12-08T19:40Z" from the budget's windows and the times of
+// the unfollows that count in them (safety.FinishAt).
+func (g *Gate) whatIsLeft(ctx context.Context, c *Call, left, asked, spent int) string {
+	s := fmt.Sprintf("%d of %d left", left, asked)
+	if g.Budget == nil {
+		return s
+	}
+	windows := g.Budget.Windows()
+	pace := safety.Pace(windows)
+	lister, ok := g.Budget.(safety.EventLister)
+	if pace == "" || !ok {
+		return s
+	}
+	past, err := lister.Events(ctx, c.Client.KeyFingerprint())
+	if err != nil {
+		return s
+	}
+	now := time.Now()
+	for range spent {
+		past = append(past, now)
+	}
+	done := safety.FinishAt(now, windows, past, left)
+	// Rounded up to the minute: "around" should not promise early.
+	if r := done.Truncate(time.Minute); r.Before(done) {
+		done = r.Add(time.Minute)
+	}
+	return fmt.Sprintf("%s; at %s, all done around %s", s, pace, done.UTC().Format("2006-01-02T15:04Z"))
 }
 
 func spanName(d time.Duration) string {

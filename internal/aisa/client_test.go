@@ -606,3 +606,22 @@ func TestCheckBeforeResend(t *testing.T) {
 		t.Fatalf("err = %v, calls = %d; a 429 is retried", err, g2.calls.Load())
 	}
 }
+
+// TestGatewayIsNormal: one gateway spelled several ways is one name in the
+// journal (and so one budget).
+func TestGatewayIsNormal(t *testing.T) {
+	for _, base := range []string{
+		"https://api.aisa.one/apis/v1",
+		"https://api.aisa.one./apis/v1",
+		"https://API.Aisa.One.:443/apis/v1",
+		"https://api.aisa.one:443/apis/v1",
+	} {
+		c, err := New(Options{BaseURL: base})
+		if err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		if got := c.Gateway(); got != "api.aisa.one" {
+			t.Errorf("%s: gateway %q, want api.aisa.one", base, got)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -38,6 +39,10 @@ type IO struct {
 	Stderr  io.Writer
 	Getenv  func(string) string
 	Version string // from -ldflags; empty means "read the build info"
+	// Release is the version in the source tree's VERSION file (embedded
+	// by main): what an unstamped build without VCS information reports,
+	// as Release-devel, rather than a bare "devel".
+	Release string
 }
 
 const usageText = `xfollow-mcp: an MCP server that manages who your X account follows, through the AIsa gateway.
@@ -47,8 +52,9 @@ Usage:
   xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
-  xfollow-mcp [flags] undo --journal PATH --since 2h
+  xfollow-mcp [flags] undo --journal PATH --since 2h [--dry-run]
                                             re-follow what the journal shows was unfollowed
+                                            (--dry-run lists it and sends nothing)
   xfollow-mcp [flags] undo --journal PATH --job ID
                                             start a paced job re-following what a clean-up job unfollowed
   xfollow-mcp --journal PATH jobs [show|pause|resume|cancel ID]
@@ -70,7 +76,7 @@ func Run(ctx context.Context, p IO) int {
 	sink := newLogSink(p.Stderr)
 	defer sink.Close()
 	p.Stderr = sink
-	version := resolveVersion(p.Version)
+	version := resolveVersion(p.Version, p.Release)
 	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
 	pos, err := parser.Parse(p.Args)
 	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) > 0 && (pos[0] == "help")) {
@@ -130,14 +136,14 @@ func Run(ctx context.Context, p IO) int {
 		cfg.Confirm = false // nobody to ask at a terminal or in a service
 	case "undo":
 		if len(pos) > 0 {
-			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h")
+			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
 		}
 		if cfg.Journal != "" && parser.UndoJob() != "" {
 			cfg.Confirm = false
 			break
 		}
 		if cfg.Journal == "" || parser.UndoSince() <= 0 {
-			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
+			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
 		}
 		// Undo reads an existing journal; a mistyped path must not become a
 		// new empty journal and a cheerful "nothing to undo".
@@ -150,6 +156,9 @@ func Run(ctx context.Context, p IO) int {
 	case "version":
 		return usageErr(p, "unknown command \"version\"; did you mean --version?")
 	default:
+		if m := didYouMean(cmd, commands); m != "" {
+			return usageErr(p, "unknown command %q; did you mean %s?", cmd, m)
+		}
 		return usageErr(p, "unknown command %q", cmd)
 	}
 
@@ -199,26 +208,32 @@ func logLevelSet(p *config.Parser, getenv func(string) string) bool {
 
 // resolveVersion is the version stamped at build time (-X main.version) or,
 // for an unstamped build, what the Go toolchain recorded in the binary.
-func resolveVersion(v string) string {
+func resolveVersion(v, release string) string {
 	if v != "" {
 		return v
 	}
 	bi, _ := debug.ReadBuildInfo()
-	return versionFromBuildInfo(bi)
+	return versionFromBuildInfo(bi, release)
 }
 
 // versionFromBuildInfo makes a version from the build information: the
 // module version ("v1.2.3" from go install ...@v1.2.3, a pseudo-version
-// from go build in a clone) or "devel", then the VCS revision when the
-// module version does not already carry it, then "-dirty" when the
-// checkout had uncommitted changes (Go's own "+dirty" is kept as it is).
-func versionFromBuildInfo(bi *debug.BuildInfo) string {
+// from go build in a clone) or "devel" (release-devel when the source's
+// VERSION is known, so that a build with VCS stamping off still says which
+// release it is near), then the VCS revision when the module version does
+// not already carry it, then "-dirty" when the checkout had uncommitted
+// changes (Go's own "+dirty" is kept as it is).
+func versionFromBuildInfo(bi *debug.BuildInfo, release string) string {
+	devel := "devel"
+	if release != "" {
+		devel = release + "-devel"
+	}
 	if bi == nil {
-		return "devel"
+		return devel
 	}
 	v := bi.Main.Version
 	if v == "" || v == "(devel)" {
-		v = "devel"
+		v = devel
 	}
 	var rev string
 	var modified bool
@@ -268,6 +283,18 @@ func (a *app) close() {
 	}
 }
 
+// sandboxState is where the sandbox keeps its follow graph between runs:
+// --sandbox-state, or beside the journal; "" keeps it in this process only.
+func sandboxState(cfg config.Config) string {
+	if cfg.SandboxState != "" {
+		return config.ExpandHome(cfg.SandboxState, os.UserHomeDir)
+	}
+	if cfg.Journal != "" {
+		return filepath.Join(filepath.Dir(cfg.Journal), sandbox.StateFileName)
+	}
+	return ""
+}
+
 // build turns the configuration into a server, or says why it cannot.
 func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, version: version, logger: logger, clk: clock.Real}
@@ -281,7 +308,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			limit = -1 // off
 		}
 		// --account picks which sandbox account is the linked one.
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, Now: a.clk.Now})
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, StatePath: sandboxState(cfg), Now: a.clk.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -316,37 +343,46 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
-		j, err := safety.OpenJournal(cfg.Journal)
+		j, err := safety.OpenJournalWith(cfg.Journal, safety.JournalOptions{Retention: cfg.JournalRetention})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
 		a.journal = j
 		gate.Journal = j
+		j.OnWarn(logger.Warn)
+		for _, t := range j.Tightened {
+			logger.Warn("the journal was readable by other users; its mode was tightened", "path", t)
+		}
 		if j.TornLine > 0 {
 			logger.Warn("the journal's last line was cut short by a crash; it is kept, skipped, and the next record starts on a new line",
 				"journal", cfg.Journal, "line", j.TornLine)
 		}
 		// Rebuild the budget from the journal, so a restart does not reset
-		// it: every unfollow of this gateway that happened or may have.
-		recs, warnings, err := j.Records()
+		// it: every unfollow of this gateway that happened or may have. Only
+		// the budget's longest window is read, not the whole history.
+		since := time.Now().Add(-24 * time.Hour)
+		var recs []safety.Record
+		err = j.ScanWarn(since, func(r safety.Record) bool { recs = append(recs, r); return true }, func(w safety.Warning) {
+			logger.Warn("journal line skipped", "journal", cfg.Journal, "segment", w.Segment, "line", w.Line, "why", w.Msg)
+		})
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
 		}
+		// A test clock (XFOLLOW_CLOCK_SCALE) runs ahead of the wall clock;
+		// a restart must not take it back behind what it journaled.
 		if sc, ok := a.clk.(*clock.Scaled); ok {
 			for _, r := range recs {
 				sc.NotBefore(r.Time)
 			}
-		}
-		for _, w := range warnings {
-			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
+			since = a.clk.Now().Add(-24 * time.Hour)
 		}
 		// A shared store (--state) is the truth for every replica: no
 		// journal is replayed into it, at start or later.
 		if budget != nil {
 			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
-			for fp, times := range tools.BudgetEvents(recs, scope, a.clk.Now().Add(-24*time.Hour)) {
+			for fp, times := range tools.BudgetEvents(recs, scope, since) {
 				if fp == "" {
 					// Written before records named their key: the server's own.
 					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
@@ -361,6 +397,10 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		}
 	}
 	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate, Following: tools.NewFollowingCache(a.clk.Now)}
+	if cfg.KeyFromRequest {
+		// Keys the gateway has not accepted never reach the journal.
+		a.deps.Keys = tools.NewKeyCheck()
+	}
 	if err := a.setupJobs(c, gate, budget); err != nil {
 		a.close()
 		return nil, err
@@ -397,7 +437,17 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	server.WithQueueSize(1000)(stdio)
 	stdin, untune := tuneStdio(p)
 	defer untune()
-	err := stdio.Listen(ctx, stdin, p.Stdout)
+	// Progress before the response, and piped calls that finish
+	// (stdioorder.go); lines over MaxStdioLine dropped as they arrive
+	// (stdioline.go), answered through the same serialised stdout.
+	pending := newPendingCalls()
+	out := &stdioOut{w: p.Stdout, pending: pending}
+	in := newLineLimiter(stdin, MaxStdioLine, func() {
+		logger.Warn("a stdio message over the size limit was dropped and answered with an error", "limit_bytes", MaxStdioLine)
+		_, _ = out.Write(tooLongAnswer)
+	})
+	stdio.SetContextFunc(func(ctx context.Context) context.Context { return tools.WithNotifier(ctx, out.notify) })
+	err := stdio.Listen(ctx, &stdioIn{ctx: ctx, r: in, pending: pending}, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1
@@ -436,17 +486,20 @@ func (a *app) printTools(ctx context.Context, p IO) int {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	out, err := json.MarshalIndent(map[string]any{"tools": res.Tools}, "", "  ")
-	if err != nil {
+	enc := json.NewEncoder(p.Stdout)
+	enc.SetEscapeHTML(false) // descriptions read as written
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"tools": res.Tools}); err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(p.Stdout, string(out))
 	return 0
 }
 
 // callOnce runs one tool call through the in-process server. The structured
-// result goes to stdout (exit 0); an error result's text to stderr (exit 1).
+// result goes to stdout, an error result's text to stderr; the exit code
+// says which, and whether a control or a limit stopped all or part of it
+// (exitcode.go).
 func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if !json.Valid([]byte(args)) {
 		fmt.Fprintf(p.Stderr, "[invalid_argument] the arguments are not valid JSON: pass one JSON object in single quotes, e.g. '{\"target_user_id\":\"2244994945\"}'\n")
@@ -462,22 +515,22 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "[") {
 			fmt.Fprintln(p.Stderr, err) // a coded refusal, printed like an error result
-			return 1
+			return exitForError(err.Error())
 		}
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
-		return 1
+		return exitError
 	}
 	if res.IsError {
 		fmt.Fprintln(p.Stderr, resultText(res))
-		return 1
+		return exitForError(resultText(res))
 	}
-	out, err := json.Marshal(res.StructuredContent)
+	out, err := tools.MarshalText(res.StructuredContent) // a link's & stays &
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(p.Stdout, string(out))
-	return 0
+	return exitForResult(res)
 }
 
 func (a *app) call(ctx context.Context, c *client.Client, name string, args json.RawMessage) (*mcp.CallToolResult, error) {
@@ -491,6 +544,13 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 			return nil, errors.New(err.Error()[i:])
 		}
 		if strings.Contains(err.Error(), "not found") {
+			var names []string
+			for _, t := range tools.All() {
+				names = append(names, t.Name)
+			}
+			if m := didYouMean(name, names); m != "" {
+				return nil, fmt.Errorf("no tool named %q here; did you mean %s? (run 'xfollow-mcp tools' to list them)", name, m)
+			}
 			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
 		}
 		return nil, err

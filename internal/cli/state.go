@@ -31,6 +31,11 @@ func (a *app) newBudget() (safety.Limiter, *safety.Budget, error) {
 	a.state = rb
 	// A failed ping logs the outage once, naming the store without its
 	// password; the pool keeps trying, and the first answer is logged too.
-	_ = rb.Ping(context.Background())
+	// A store that answers is asked its eviction policy now, so that an
+	// unsafe one is said at start (EvictionRisk logs it); /healthz asks
+	// again each time.
+	if rb.Ping(context.Background()) == nil {
+		_, _ = rb.EvictionRisk(context.Background())
+	}
 	return rb, nil, nil
 }
