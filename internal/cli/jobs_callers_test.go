@@ -89,6 +89,10 @@ func TestManyCallersJobsNeedTheSecret(t *testing.T) {
 		t.Fatalf("another caller: %q", txt)
 	}
 
+	// The journal keeps the job's records from retention while it runs.
+	if pins, _ := a.journal.Pins(); pins["job:"+id].IsZero() {
+		t.Fatalf("no journal pin for the job: %v", pins)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := a.startRunner(ctx) // no caller is connected
@@ -115,6 +119,16 @@ func TestManyCallersJobsNeedTheSecret(t *testing.T) {
 	}
 	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
 		t.Fatalf("the sealed key outlived its job: %v", err)
+	}
+	for {
+		pins, _ := a.journal.Pins()
+		if pins["job:"+id].IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ended job is still pinned: %v", pins)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(journal)
 	if strings.Contains(string(b), k1) || strings.Contains(string(b), k2) {

@@ -93,7 +93,7 @@ type Runner struct {
 	later    map[string]time.Time
 	acquired map[string]bool // jobs whose lock this process took and read back
 	down     bool            // the last pass could not read job state
-	erased   map[string]bool // ended jobs whose sealed key is erased
+	erased   map[string]bool // ended jobs whose sealed key is erased and pin dropped
 }
 
 // release gives a job's lock back.
@@ -181,17 +181,36 @@ func (r *Runner) pass(ctx context.Context) time.Duration {
 		r.down = false
 		r.Store.clearWait(StatusWaitingState)
 	}
-	if r.Vault != nil {
-		for _, id := range r.Store.endedIDs() {
-			if r.erased[id] {
-				continue
+	// An ended job's sealed key (many-callers modes) is erased, and its
+	// records are left to the journal's retention.
+	var pinned map[string]time.Time
+	read := false
+	for _, id := range r.Store.endedIDs() {
+		if r.erased[id] {
+			continue
+		}
+		if !read {
+			var err error
+			if pinned, err = r.Store.j.Pins(); err != nil {
+				break
 			}
+			read = true
+		}
+		if r.Vault != nil {
 			if err := r.Vault.Delete(id); err != nil {
 				r.Logger.Warn("jobs: an ended job's sealed key could not be erased yet", "job_id", id, "err", err)
 				continue
 			}
-			r.erased[id] = true
 		}
+		if _, ok := pinned[pinName(id)]; !ok {
+			r.erased[id] = true
+			continue
+		}
+		if err := r.Store.Unpin(id); err != nil {
+			r.Logger.Warn("jobs: an ended job's journal pin could not be dropped yet", "job_id", id, "err", err)
+			continue
+		}
+		r.erased[id] = true
 	}
 	wait := time.Hour
 	for _, d := range r.Store.runnable() {

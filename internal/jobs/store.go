@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,15 @@ type Journal interface {
 	Append(safety.Record) error
 	Exclusive(fn func(appendRec func(safety.Record) error) error) error
 	Scan(since time.Time, fn func(safety.Record) bool) error
+	// Pin keeps the records from a time on out of the journal's retention
+	// while a job runs; Unpin lets them go once it has ended.
+	Pin(name string, t time.Time) error
+	Unpin(name string) error
+	Pins() (map[string]time.Time, error)
 }
+
+// pinName is a job's pin in the journal.
+func pinName(id string) string { return "job:" + id }
 
 // History is how far back the store looks for jobs at start: a job not
 // finished within it is no longer run.
@@ -93,8 +102,18 @@ type Store struct {
 // Open rebuilds the store from the journal's last History.
 func Open(j Journal, now func() time.Time) (*Store, error) {
 	s := &Store{j: j, now: now, jobs: map[string]*Job{}, open: map[string]openIntent{}}
+	// Jobs that have not ended are pinned from their start: read from the
+	// oldest of them, or History back, whichever is earlier.
+	since := now().Add(-History)
+	if pins, err := j.Pins(); err == nil {
+		for name, t := range pins {
+			if strings.HasPrefix(name, "job:") && t.Before(since) {
+				since = t
+			}
+		}
+	}
 	var recs []safety.Record
-	if err := j.Scan(now().Add(-History), func(r safety.Record) bool {
+	if err := j.Scan(since, func(r safety.Record) bool {
 		if r.JobID != "" || r.Phase == PhaseJob {
 			recs = append(recs, r)
 		}
@@ -347,6 +366,11 @@ func (s *Store) Create(d Def) (*Job, error) {
 	if err := s.j.Append(rec); err != nil {
 		return nil, err
 	}
+	// Retention keeps the job's records until it has ended (the runner
+	// unpins it then).
+	if err := s.j.Pin(pinName(d.ID), d.ConsentAt.Add(-time.Minute)); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.jobs[d.ID] == nil {
@@ -595,3 +619,6 @@ func status(j *Job, now time.Time) (string, string) {
 	return StatusScheduled, fmt.Sprintf("scheduled: one account about every %s, within %d per 15 minutes and %d per day",
 		j.Pace.MeanGap().Round(time.Second), j.Pace.Per15m, j.Pace.PerDay)
 }
+
+// Unpin lets the journal's retention take an ended job's records in time.
+func (s *Store) Unpin(id string) error { return s.j.Unpin(pinName(id)) }
