@@ -615,6 +615,8 @@ func TestGatewayIsNormal(t *testing.T) {
 		"https://api.aisa.one./apis/v1",
 		"https://API.Aisa.One.:443/apis/v1",
 		"https://api.aisa.one:443/apis/v1",
+		"https://api.aisa.one:0443/apis/v1", // what the dialer takes for 443
+		"https://api.aisa.one:/apis/v1",     // an empty port is the default
 	} {
 		c, err := New(Options{BaseURL: base})
 		if err != nil {

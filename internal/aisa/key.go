@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -72,6 +73,9 @@ func (c *Client) Gateway() string {
 		host = "localhost"
 	}
 	port := c.base.Port()
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // 0443 is 443 to the dialer
+	}
 	if port == "" || (c.base.Scheme == "https" && port == "443") || (c.base.Scheme == "http" && port == "80") {
 		if strings.Contains(host, ":") {
 			return "[" + host + "]"

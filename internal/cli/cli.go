@@ -113,6 +113,13 @@ func Run(ctx context.Context, p IO) int {
 		level = slog.LevelWarn
 	}
 	logger := slog.New(sink.handler(level))
+	// A key put among the arguments (a host config's args, say) is never
+	// printed back in a usage error: stderr ends up in the host's logs.
+	for i, a := range append([]string{cmd}, pos...) {
+		if looksLikeKey(a) && (cmd != "call" || i != 2) {
+			return usageErr(p, "an AIsa API key was given as an argument (not shown here); the key is read from the environment variable AISA_API_KEY only: take it out of the command line (or the host config's args) and set AISA_API_KEY instead")
+		}
+	}
 	switch cmd {
 	case "", "serve":
 		if len(pos) > 0 {
@@ -142,8 +149,11 @@ func Run(ctx context.Context, p IO) int {
 			cfg.Confirm = false
 			break
 		}
-		if cfg.Journal == "" || parser.UndoSince() <= 0 {
+		if cfg.Journal == "" || parser.UndoSince() == 0 {
 			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
+		}
+		if parser.UndoSince() < 0 {
+			return usageErr(p, "--since=%s: how far back to look must be positive, such as 2h or 30m", parser.UndoSince())
 		}
 		// Undo reads an existing journal; a mistyped path must not become a
 		// new empty journal and a cheerful "nothing to undo".
@@ -190,6 +200,9 @@ func Run(ctx context.Context, p IO) int {
 	}
 	return app.serve(ctx, p, logger)
 }
+
+// looksLikeKey reports whether s holds what looks like an AIsa API key.
+func looksLikeKey(s string) bool { return strings.Contains(strings.ToLower(s), "sk-aisa-") }
 
 func usageErr(p IO, format string, a ...any) int {
 	fmt.Fprintf(p.Stderr, "xfollow-mcp: "+format+"\n"+usageHint+"\n", a...)

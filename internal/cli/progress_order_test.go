@@ -205,3 +205,28 @@ func TestProgressNeverFollowsTheResponseOverHTTP(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPipedLastLineWithoutNewline: input that ends without a newline (echo
+// -n, printf, a client killed mid-write) still gets an answer: the call
+// when its message is whole, a parse error when it was cut short. Neither
+// is passed over in silence.
+func TestPipedLastLineWithoutNewline(t *testing.T) {
+	for _, tc := range []struct{ name, last, want string }{
+		{"whole", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_x_user","arguments":{"username":"jack"}}}`, `{"jsonrpc":"2.0","id":7,"result":`},
+		{"cut short", `{"jsonrpc":"2.0","id":7,"method":"tools/ca`, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &lineRecorder{}
+			Run(context.Background(), IO{Args: []string{"--sandbox"}, Stdin: strings.NewReader(initLine + "\n" + tc.last), Stdout: out, Stderr: io.Discard,
+				Getenv: func(string) string { return "" }, Version: "v0"})
+			lines := out.snapshot()
+			found := false
+			for _, l := range lines {
+				found = found || strings.HasPrefix(l, tc.want)
+			}
+			if !found {
+				t.Fatalf("no answer %s... to the last line; stdout %q", tc.want, lines)
+			}
+		})
+	}
+}

@@ -38,8 +38,11 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 	for len(l.ready) == 0 {
 		if l.err != nil {
 			if len(l.line) > 0 {
-				// A last line without a newline is passed on as it is.
-				l.ready, l.line = l.line, nil
+				// A last line without a newline is passed on with one:
+				// mcp-go drops a line that ends at end of input, so the
+				// message would get no answer at all (not even a parse
+				// error when it was cut short).
+				l.ready, l.line = append(l.line, '\n'), nil
 				break
 			}
 			return 0, l.err

@@ -19,7 +19,7 @@ func TestLineLimiter(t *testing.T) {
 		{"a long line between short ones", "a\n" + strings.Repeat("z", 100) + "\nb\n", "a\nb\n", 1},
 		{"two long lines", strings.Repeat("z", 20) + "\n" + strings.Repeat("y", 9) + "\nok\n", "ok\n", 2},
 		{"a long line never ended", "a\n" + strings.Repeat("z", 100), "a\n", 1},
-		{"a last line without newline", "a\nbc", "a\nbc", 0},
+		{"a last line without newline", "a\nbc", "a\nbc\n", 0},
 		{"empty lines", "\n\n", "\n\n", 0},
 	} {
 		for _, split := range []struct {

@@ -190,3 +190,33 @@ func TestPlainWords(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestKeyOnTheCommandLineIsNotEchoed: an AIsa key put where a command or a
+// tool name goes (a host config's args, say) is not printed back: stderr
+// ends up in the host's log files.
+func TestKeyOnTheCommandLineIsNotEchoed(t *testing.T) {
+	const key = "sk-aisa-Q1w2E3r4T5y6U7i8O9p0"
+	for _, args := range [][]string{
+		{key},
+		{"--sandbox", key},
+		{"--sandbox", "call", key},
+		{"--sandbox", "call", "SK-AISA-" + key[8:]},
+	} {
+		code, out, errOut := run(t, nil, args...)
+		if code == 0 || strings.Contains(strings.ToLower(out+errOut), strings.ToLower(key[8:])) {
+			t.Fatalf("%q: exit %d, the key is echoed: %s%s", args, code, out, errOut)
+		}
+		if !strings.Contains(errOut, "AISA_API_KEY") {
+			t.Fatalf("%q: the refusal does not say where the key goes: %s", args, errOut)
+		}
+	}
+}
+
+// TestUndoNegativeSinceSaysSo: a negative --since was given, so the
+// refusal says what is wrong with it rather than asking for it.
+func TestUndoNegativeSinceSaysSo(t *testing.T) {
+	code, _, errOut := run(t, nil, "--sandbox", "undo", "--journal", filepath.Join(t.TempDir(), "j.jsonl"), "--since", "-1h")
+	if code != 2 || !strings.Contains(errOut, "must be positive") || strings.Contains(errOut, "undo needs") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}

@@ -298,13 +298,21 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 }
 
 // proxyHeaders are the headers a proxy adds to say on whose behalf it
-// forwards a request (RFC 7239 and the de facto ones, and RFC 9110's Via).
-var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-IP", "Via"}
+// forwards a request (RFC 7239 and the de facto ones, RFC 9110's Via, and
+// the client address that tunnels and CDNs pass on). Any X-Forwarded-*
+// header counts too: a proxy may send only X-Forwarded-Proto or -Host.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-IP", "Via",
+	"Cf-Connecting-Ip", "True-Client-Ip", "X-Client-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip"}
 
 // forwardedBy names the first proxy header r carries, or "".
 func forwardedBy(r *http.Request) string {
 	for _, name := range proxyHeaders {
 		if len(r.Header.Values(name)) > 0 { // canonicalises: X-Real-Ip
+			return name
+		}
+	}
+	for name := range r.Header { // keys are canonical: X-Forwarded-Proto
+		if strings.HasPrefix(name, "X-Forwarded-") {
 			return name
 		}
 	}

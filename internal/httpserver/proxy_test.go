@@ -30,6 +30,13 @@ func TestSameHostProxyIsNotLoopback(t *testing.T) {
 		{"Forwarded", func(r *httputil.ProxyRequest) { r.Out.Header.Set("Forwarded", "for=192.0.2.60;proto=http") }},
 		{"X-Real-IP", func(r *httputil.ProxyRequest) { r.Out.Header.Set("X-Real-IP", "192.0.2.60") }},
 		{"Via", func(r *httputil.ProxyRequest) { r.Out.Header.Set("Via", "1.1 proxy") }},
+		// Proxies that say less: only the scheme or host they were reached
+		// by, or a tunnel's or CDN's client address.
+		{"X-Forwarded-Proto", func(r *httputil.ProxyRequest) { r.Out.Header.Set("x-forwarded-proto", "https") }},
+		{"X-Forwarded-Host", func(r *httputil.ProxyRequest) { r.Out.Header.Set("X-FORWARDED-HOST", "mcp.example.com") }},
+		{"Cf-Connecting-Ip", func(r *httputil.ProxyRequest) { r.Out.Header.Set("CF-Connecting-IP", "192.0.2.60") }},
+		{"True-Client-Ip", func(r *httputil.ProxyRequest) { r.Out.Header.Set("True-Client-IP", "192.0.2.60") }},
+		{"X-Client-Ip", func(r *httputil.ProxyRequest) { r.Out.Header.Set("X-Client-IP", "192.0.2.60") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {

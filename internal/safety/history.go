@@ -3,6 +3,7 @@ package safety
 import (
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +87,10 @@ func NormalGateway(g string) string {
 		return strings.TrimSuffix(g, ".") // no port
 	}
 	host = strings.TrimSuffix(host, ".")
-	if port == "443" || port == "80" {
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // 0443 is 443 to the dialer
+	}
+	if port == "443" || port == "80" || port == "" {
 		if strings.Contains(host, ":") {
 			return "[" + host + "]"
 		}

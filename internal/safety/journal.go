@@ -205,6 +205,7 @@ func OpenJournalWith(path string, o JournalOptions) (*Journal, error) {
 	if now == nil {
 		now = time.Now
 	}
+	path = followLinks(path)
 	j := &Journal{path: path, dir: path + ".d", opts: o, now: now, ckptSize: -1, warned: map[string]bool{}}
 	// Refuse what is not a regular file before anything is created beside it.
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
@@ -259,6 +260,29 @@ func OpenJournalWith(path string, o JournalOptions) (*Journal, error) {
 		j.maybeCheckpoint(true)
 	}
 	return j, nil
+}
+
+// followLinks returns the file a journal path names through symbolic links
+// (a dotfile linked to a file kept elsewhere), even one not created yet. A
+// seal renames the active segment: renaming the link itself would move the
+// link into the segment folder, where a link is not read as a segment, and
+// put a plain file in its place.
+func followLinks(path string) string {
+	for range 40 {
+		st, err := os.Lstat(path)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			return path
+		}
+		to, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(path), to)
+		}
+		path = to
+	}
+	return path
 }
 
 // tighten takes group and other permissions off path, noting it.

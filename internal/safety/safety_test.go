@@ -306,7 +306,7 @@ func TestBudgetConcurrentReservationsNeverOverrun(t *testing.T) {
 // the one in use, so it spends the same budget and undo reaches it.
 func TestScopeComparesNormalGateways(t *testing.T) {
 	s := Scope{Gateway: "api.aisa.one"}
-	for _, g := range []string{"api.aisa.one", "api.aisa.one.", "API.AISA.ONE", "API.aisa.one.:443", "api.aisa.one:80"} {
+	for _, g := range []string{"api.aisa.one", "api.aisa.one.", "API.AISA.ONE", "API.aisa.one.:443", "api.aisa.one:80", "api.aisa.one:0443", "api.aisa.one:"} {
 		if !s.has(Attempt{Gateway: g, KeyFingerprint: "fp"}) {
 			t.Errorf("a record of gateway %q is out of the scope of %q", g, s.Gateway)
 		}

@@ -580,6 +580,7 @@ func readPins(dir string) (map[string]time.Time, error) {
 // must be a regular file): its sealed segments, oldest first, then path.
 // Warnings name the segment when it is not path.
 func ReadJournalFile(path string) ([]Record, []Warning, error) {
+	path = followLinks(path)
 	f, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err

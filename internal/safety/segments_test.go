@@ -508,3 +508,44 @@ func TestKill9DuringRotationAndCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// A journal path that is a symbolic link (a dotfile kept elsewhere) keeps
+// every record through a seal: the records written through the link stay
+// readable after the active segment is sealed.
+func TestSymlinkedJournalKeepsItsRecordsWhenSealed(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real", "journal.jsonl")
+	if err := os.Mkdir(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "journal.jsonl")
+	if err := os.Symlink(target, path); err != nil {
+		t.Skip(err)
+	}
+	c := &clock{t: day0}
+	j := openAt(t, path, c, JournalOptions{})
+	for d := range 3 {
+		at := day0.Add(time.Duration(d) * 24 * time.Hour)
+		c.set(at)
+		if err := j.Append(rec(strconv.Itoa(d), at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, warnings, err := j.Records()
+	j.Close()
+	if err != nil || len(warnings) != 0 || strings.Join(ids(recs), ",") != "0,1,2" {
+		t.Fatalf("records %v, warnings %v, err %v", ids(recs), warnings, err)
+	}
+	j = openAt(t, path, c, JournalOptions{})
+	recs, _, err = j.Records()
+	j.Close()
+	if err != nil || strings.Join(ids(recs), ",") != "0,1,2" {
+		t.Fatalf("after reopening: records %v, err %v", ids(recs), err)
+	}
+	if st, err := os.Lstat(path); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", st.Mode(), err)
+	}
+	if recs, _, err := ReadJournalFile(path); err != nil || len(recs) != 3 {
+		t.Fatalf("read through the link: %v %v", ids(recs), err)
+	}
+}

@@ -112,6 +112,9 @@ type Sandbox struct {
 	faults    map[string][]fault
 	reqSeq    int64
 	state     *os.File // the state file writes go to (state.go), or nil
+	stateOff  int64    // how far the state file has been read
+	stateLine int      // lines read from it
+	stateBy   string   // this process's mark on the lines it writes
 }
 
 type fault struct {
@@ -371,6 +374,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Unlock()
+
+	// Another process sharing the state file may have written meanwhile.
+	s.syncState()
 
 	if !rec.HadKey {
 		s.fail(rw, http.StatusUnauthorized, "authentication_error", "missing_api_key", "Missing API key: send Authorization: Bearer <key>.", reqID)
