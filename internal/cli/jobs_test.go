@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -372,5 +373,50 @@ func TestJobToolArguments(t *testing.T) {
 	}
 	if n := len(unfollowTimes(d.sandbox.Sandbox)); n != 0 {
 		t.Fatalf("a dry run sent %d unfollows", n)
+	}
+}
+
+// TestJobGatewayAnswers: a 429 makes the job wait its Retry-After before
+// the next unfollow; an account that is gone is skipped as gone and the job
+// goes on; an unlinked account (403) makes the job wait as needs_link, and
+// linking it again lets the job finish.
+func TestJobGatewayAnswers(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 20000)
+	sb := a.sandbox.Sandbox
+	ids := append([]string{"999999999999"}, sandbox.BigNonFollowers()[:4]...)
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	sb.FailNext("/twitter/unfollow_twitter", 429, `{"error":{"type":"rate_limit_error","message":"slow down"}}`, http.Header{"Retry-After": {"3600"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := a.startRunner(ctx)
+	defer stop()
+	deadline := time.Now().Add(time.Minute)
+	for len(unfollowTimes(sb)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not go on after the 429")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var limited, next time.Time
+	for _, r := range sb.Requests() {
+		if r.Path != "/twitter/unfollow_twitter" {
+			continue
+		}
+		if r.Status == 429 {
+			limited = r.Time
+		} else if !limited.IsZero() && next.IsZero() {
+			next = r.Time
+		}
+	}
+	if limited.IsZero() || next.Sub(limited) < time.Hour {
+		t.Fatalf("429 at %s, next unfollow at %s: the Retry-After of an hour was not kept", limited, next)
+	}
+	sb.Unlink()
+	waitStatus(t, a, id, time.Minute, jobs.StatusNeedsLink)
+	sb.Link()
+	sum := waitStatus(t, a, id, time.Minute, jobs.StatusCompleted)
+	if sum.Counts[jobs.OutcomeGone] != 1 || sum.Counts[jobs.OutcomeOK] != 4 {
+		t.Fatalf("counts %v", sum.Counts)
 	}
 }

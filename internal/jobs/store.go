@@ -610,7 +610,7 @@ func status(j *Job, now time.Time) (string, string) {
 	case j.Control == StatusPaused:
 		return StatusPaused, "paused by the person; nothing is sent until it is resumed"
 	case j.wait == StatusNeedsLink:
-		return StatusNeedsLink, "waiting for the X account to be linked again (the gateway said: " + j.waitText + "); call link_x_account, then resume the job"
+		return StatusNeedsLink, "waiting for the X account to be linked again (the gateway said: " + j.waitText + "); call link_x_account: the job tries again every 15 minutes, or at once when resumed"
 	case j.wait != "" && j.until.After(now):
 		return j.wait, fmt.Sprintf("%s until %s", j.waitText, j.until.UTC().Format(time.RFC3339))
 	case j.running:
