@@ -420,3 +420,34 @@ func TestJobGatewayAnswers(t *testing.T) {
 		t.Fatalf("counts %v", sum.Counts)
 	}
 }
+
+// TestUndoJobFollowsAgainWhatTheJobUnfollowed: undo of a completed job is a
+// paced follow job over its ok accounts only (not the one that followed
+// back); the job undone stays completed.
+func TestUndoJobFollowsAgainWhatTheJobUnfollowed(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 20000)
+	ids := append(append([]string{}, sandbox.BigNonFollowers()[:6]...), sandbox.BigUserID(sandbox.BigFollowingCount))
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := a.startRunner(ctx)
+	defer stop()
+	waitStatus(t, a, id, time.Minute, jobs.StatusCompleted)
+	u := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "undo"})["job"].(map[string]any)
+	if u["kind"] != "follow" || u["undo_of"] != id || u["total"] != float64(6) {
+		t.Fatalf("undo = %v", u)
+	}
+	sum := waitStatus(t, a, u["job_id"].(string), time.Minute, jobs.StatusCompleted)
+	if sum.Counts[jobs.OutcomeOK] != 6 {
+		t.Fatalf("undo counts %v", sum.Counts)
+	}
+	for _, target := range ids[:6] {
+		if !a.sandbox.Sandbox.Follows(target) {
+			t.Fatalf("%s not followed again", target)
+		}
+	}
+	if s := callTool(t, a, "get_x_unfollow_jobs", map[string]any{"job_id": id})["job"].(map[string]any)["status"]; s != "completed" {
+		t.Fatalf("the undone job is %v", s)
+	}
+}
