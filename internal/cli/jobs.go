@@ -165,7 +165,7 @@ func (a *app) startRunner(ctx context.Context) (stop func()) {
 // worker runs jobs without serving MCP, until ctx ends (SIGINT, SIGTERM).
 func (a *app) worker(ctx context.Context, p IO) int {
 	if a.jobs == nil || a.jobs.Runner == nil {
-		fmt.Fprintln(p.Stderr, "xfollow-mcp: worker: nothing to run: a worker needs --journal PATH and AISA_API_KEY (or --sandbox), and runs no jobs with --dry-run, --read-only or --key-from-request")
+		fmt.Fprintln(p.Stderr, "xfollow-mcp: worker: nothing to run: a worker needs --journal PATH and AISA_API_KEY (or --sandbox, or XFOLLOW_SECRET to run callers' jobs of a many-callers server), and runs no jobs with --dry-run or --read-only")
 		return 2
 	}
 	a.logger.Info("xfollow-mcp worker running jobs", "journal", a.cfg.Journal)
