@@ -86,6 +86,17 @@ func (r *Redis) create(d Def) error {
 	return nil
 }
 
+// remove takes back a job that was not started after all.
+func (r *Redis) remove(id string) {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	_, _ = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, allJobsKey, id)
+		p.Del(ctx, key(id, "def"), key(id, "ver"))
+		return nil
+	})
+}
+
 // control stores a pause, resume or cancel.
 func (r *Redis) control(id, action string) error {
 	ctx, cancel := r.ctx()

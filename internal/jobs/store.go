@@ -364,6 +364,9 @@ func (s *Store) Create(d Def) (*Job, error) {
 	rec := safety.Record{Time: d.ConsentAt, Phase: PhaseJob, JobID: d.ID, Tool: "", Gateway: d.Gateway,
 		KeyFingerprint: d.KeyFingerprint, Job: raw}
 	if err := s.j.Append(rec); err != nil {
+		if s.shared != nil {
+			s.shared.remove(d.ID) // not started: no replica may run it
+		}
 		return nil, err
 	}
 	// Retention keeps the job's records until it has ended (the runner
