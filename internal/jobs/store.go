@@ -370,10 +370,9 @@ func (s *Store) Create(d Def) (*Job, error) {
 		return nil, err
 	}
 	// Retention keeps the job's records until it has ended (the runner
-	// unpins it then).
-	if err := s.j.Pin(pinName(d.ID), d.ConsentAt.Add(-time.Minute)); err != nil {
-		return nil, err
-	}
+	// unpins it then). The job is journaled, so it is started even if the
+	// pin cannot be written now: the store pins it again at its next open.
+	_ = s.j.Pin(pinName(d.ID), d.ConsentAt.Add(-time.Minute))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.jobs[d.ID] == nil {
