@@ -105,7 +105,8 @@ func Open(j Journal, now func() time.Time) (*Store, error) {
 	// Jobs that have not ended are pinned from their start: read from the
 	// oldest of them, or History back, whichever is earlier.
 	since := now().Add(-History)
-	if pins, err := j.Pins(); err == nil {
+	pins, pinsErr := j.Pins()
+	if pinsErr == nil {
 		for name, t := range pins {
 			if strings.HasPrefix(name, "job:") && t.Before(since) {
 				since = t
@@ -123,8 +124,19 @@ func Open(j Journal, now func() time.Time) (*Store, error) {
 	}
 	s.Apply(recs)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closeOpen()
+	var unpinned []Def
+	for _, id := range s.ids {
+		if jb := s.jobs[id]; !jb.ended() && pinsErr == nil {
+			if _, ok := pins[pinName(id)]; !ok {
+				unpinned = append(unpinned, jb.Def)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range unpinned { // a pin that could not be written at the start
+		_ = j.Pin(pinName(d.ID), d.ConsentAt.Add(-time.Minute))
+	}
 	return s, nil
 }
 
