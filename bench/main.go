@@ -72,7 +72,7 @@ type result struct {
 }
 
 // measureNames are the measures, in the order they run.
-var measureNames = []string{"cold", "calls", "metrics", "conc", "mem", "batch", "finder", "http", "journal"}
+var measureNames = []string{"cold", "calls", "metrics", "conc", "mem", "batch", "finder", "http", "journal", "jobs"}
 
 func run(quick bool, out, only string) error {
 	reps := map[string]int{"cold": 201, "calls": 4000, "metrics": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5, "journal": 21}
@@ -111,6 +111,14 @@ func run(quick bool, out, only string) error {
 		{"finder", "candidate finder", func() ([]result, error) { return finder(ours, reps["finder"]) }},
 		{"http", "HTTP mode", func() ([]result, error) { return httpMode(ours, floor, reps["http"], time.Second) }},
 		{"journal", "journal start", func() ([]result, error) { return journalStart(ours, reps["journal"]) }},
+		{"jobs", "clean-up jobs", func() ([]result, error) {
+			r, err := jobsPace(ours)
+			if err != nil {
+				return nil, err
+			}
+			m, err := jobsMemory(ours)
+			return append(r, m...), err
+		}},
 	}
 	for i, st := range steps {
 		if !want(st.name) {

@@ -109,6 +109,10 @@ func init() {
 	addReference[ListArgs]()
 	addReference[FindCandidatesArgs]()
 	addReference[LinkArgs]()
+	addReference[StartJobArgs]()
+	addReference[GetJobsArgs]()
+	addReference[ControlJobArgs]()
+	addReference[HistoryArgs]()
 }
 
 // sameAsReference fails t unless tl's decode gives for data exactly what

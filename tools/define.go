@@ -45,6 +45,8 @@ type Deps struct {
 	// Following is what scans of accounts' followings found (nil: nothing
 	// is cached).
 	Following *FollowingCache
+	// Jobs holds clean-up jobs (nil: the job tools answer [jobs_unavailable]).
+	Jobs *JobDeps
 	// Keys checks a caller's key with the gateway before its first write
 	// (the remote mode's --key-from-request; nil: no check).
 	Keys *KeyCheck

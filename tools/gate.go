@@ -44,6 +44,8 @@ type Gate struct {
 	// Nonces marks each approval used (with --state the shared store, so
 	// once across replicas); nil: once in this process.
 	Nonces OnceStore
+	// Now is the server's clock for journal times (nil: the journal's own).
+	Now func() time.Time
 
 	confirm confirmer
 }
@@ -64,6 +66,17 @@ type writeItem struct {
 	// WasFollowing is whether the account followed ID just before an
 	// unfollow; nil when not checked or the check failed.
 	WasFollowing *bool
+	// JobID names the job whose item this write is ("" for a direct call).
+	JobID string
+	// allow, for a job's write, runs under the journal's lock just before
+	// the budget slot and the intent: an error from it stops the write
+	// there, with nothing journaled or sent (the job was paused or
+	// cancelled by another process, or the budget's reserve is reached).
+	allow func() error
+	// fence, for a job's write with shared job state, is the lease the
+	// budget reserve checks in the same script that takes the slot and
+	// marks the item's intent.
+	fence *safety.Fence
 }
 
 // notFollowed reports that the relationship check found ID not followed.
@@ -471,10 +484,31 @@ func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeIt
 // as one step for every process sharing the journal. A refusal is journaled.
 func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, it *writeItem) (safety.Slot, string, error) {
 	var slot safety.Slot
-	var budgetErr error
+	var budgetErr, stopErr error
 	callID := safety.NewCallID()
 	step := func(appendRec func(safety.Record) error) error {
-		if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
+		if it.allow != nil {
+			if stopErr = it.allow(); stopErr != nil {
+				return nil
+			}
+		}
+		if it.fence != nil && !g.DryRun {
+			rb, ok := g.Budget.(*safety.RedisBudget)
+			if !ok {
+				stopErr = safety.ErrFenced // a lease with no shared store: a wiring bug; send nothing
+				return nil
+			}
+			s, err := rb.ReserveFenced(ctx, c.Client.KeyFingerprint(), kind == kindUnfollow, *it.fence)
+			switch {
+			case errors.Is(err, safety.ErrFenced):
+				stopErr = err
+				return nil
+			case err != nil:
+				budgetErr = err
+				return nil
+			}
+			slot = s
+		} else if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
 			s, err := g.Budget.Reserve(ctx, c.Client.KeyFingerprint())
 			if err != nil {
 				budgetErr = err
@@ -504,6 +538,9 @@ func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, i
 		c.Logger.Error("journal write failed; refusing writes", "err", err)
 		g.Metrics.Write(c.Tool, safety.OutcomeRefused, CodeJournalUnavailable)
 		return nil, "", journalUnavailable()
+	}
+	if stopErr != nil {
+		return nil, "", stopErr
 	}
 	if budgetErr != nil {
 		return nil, "", g.refuse(c, it, budgetError(budgetErr))
@@ -537,10 +574,14 @@ func unknownNote(kind writeKind) string {
 
 // record builds a journal record for it with the call's gateway and key.
 func (g *Gate) record(c *Call, it *writeItem, callID, phase string) safety.Record {
-	return safety.Record{CallID: callID, Phase: phase, Tool: c.Tool,
+	r := safety.Record{CallID: callID, Phase: phase, Tool: c.Tool,
 		TargetUserID: it.ID, ExpectedUsername: it.Expected, Username: it.Username,
 		Gateway: g.Gateway, KeyFingerprint: c.Client.KeyFingerprint(),
-		DryRun: g.DryRun, WasFollowing: it.WasFollowing}
+		DryRun: g.DryRun, WasFollowing: it.WasFollowing, JobID: it.JobID}
+	if g.Now != nil {
+		r.Time = g.Now().UTC()
+	}
+	return r
 }
 
 // journalIntent writes the intent record; failing that, the write is refused.

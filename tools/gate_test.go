@@ -246,7 +246,7 @@ func TestReadOnlyRegistersOnlyReadTools(t *testing.T) {
 			t.Errorf("read-only mode lists %s", tl.Name)
 		}
 	}
-	if len(lt.Tools) != 5 {
+	if len(lt.Tools) != 7 {
 		t.Fatalf("%d tools", len(lt.Tools))
 	}
 	var req mcp.CallToolRequest

@@ -10,8 +10,8 @@ import (
 
 // The tools whose journal records are unfollows and follows.
 var (
-	unfollowTools = []string{"unfollow_x_user", "unfollow_x_users"}
-	followTools   = []string{"follow_x_user"}
+	unfollowTools = []string{"unfollow_x_user", "unfollow_x_users", jobUnfollowTool}
+	followTools   = []string{"follow_x_user", jobFollowTool}
 )
 
 // BudgetEvents returns, per key fingerprint, when the scope's unfollows that

@@ -23,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/mcpserver"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
@@ -56,6 +57,11 @@ Usage:
   xfollow-mcp [flags] undo --journal PATH --since 2h [--dry-run]
                                             re-follow what the journal shows was unfollowed
                                             (--dry-run lists it and sends nothing)
+  xfollow-mcp [flags] undo --journal PATH --job ID
+                                            start a paced job re-following what a clean-up job unfollowed
+  xfollow-mcp --journal PATH jobs [show|pause|resume|cancel ID]
+                                            list or steer the clean-up jobs in the journal
+  xfollow-mcp --journal PATH worker         run clean-up jobs without serving MCP (an always-on service)
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
@@ -129,9 +135,21 @@ func Run(ctx context.Context, p IO) int {
 		if len(pos) < 1 || len(pos) > 2 {
 			return usageErr(p, "call needs a tool name and, optionally, its arguments as one JSON object: call unfollow_x_user '{\"target_user_id\":\"2244994945\"}'")
 		}
+	case "jobs", "worker":
+		if cfg.Journal == "" {
+			return usageErr(p, "%s needs --journal PATH (jobs live in the journal)", cmd)
+		}
+		if cmd == "worker" && len(pos) > 0 {
+			return usageErr(p, "worker takes flags only")
+		}
+		cfg.Confirm = false // nobody to ask at a terminal or in a service
 	case "undo":
 		if len(pos) > 0 {
 			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
+		}
+		if cfg.Journal != "" && parser.UndoJob() != "" {
+			cfg.Confirm = false
+			break
 		}
 		if cfg.Journal == "" || parser.UndoSince() == 0 {
 			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
@@ -178,7 +196,14 @@ func Run(ctx context.Context, p IO) int {
 		}
 		return app.callOnce(ctx, p, pos[0], args)
 	case "undo":
+		if parser.UndoJob() != "" {
+			return app.undoJob(ctx, p, parser.UndoJob())
+		}
 		return app.undo(ctx, p, parser.UndoSince(), parser.UndoKeyFingerprint())
+	case "jobs":
+		return app.jobsCmd(p, pos)
+	case "worker":
+		return app.worker(ctx, p)
 	}
 	return app.serve(ctx, p, logger)
 }
@@ -263,6 +288,8 @@ type app struct {
 	state   *safety.RedisBudget // with --state: the shared budget's store
 	metrics *metrics.Metrics    // with --metrics; nil otherwise
 	logger  *slog.Logger
+	clk     clock.Clock
+	jobs    *tools.JobDeps // nil without a journal
 }
 
 func (a *app) close() {
@@ -291,7 +318,10 @@ func sandboxState(cfg config.Config) string {
 
 // build turns the configuration into a server, or says why it cannot.
 func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, version: version, logger: logger}
+	a := &app{cfg: cfg, version: version, logger: logger, clk: clock.Real}
+	if cfg.ClockScale > 1 {
+		a.clk = scaledClock(cfg, logger)
+	}
 	key, base := cfg.APIKey, cfg.BaseURL
 	if cfg.Sandbox {
 		limit := cfg.SandboxUnfollowLimit
@@ -299,7 +329,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			limit = -1 // off
 		}
 		// --account picks which sandbox account is the linked one.
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, StatePath: sandboxState(cfg)})
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, StatePath: sandboxState(cfg), Now: a.clk.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +357,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Sandbox {
 		gateway = safety.GatewaySandbox
 	}
-	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}, Metrics: a.metrics}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}, Metrics: a.metrics, Now: a.clk.Now}
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
@@ -376,6 +406,14 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
 		}
+		// A test clock (XFOLLOW_CLOCK_SCALE) runs ahead of the wall clock;
+		// a restart must not take it back behind what it journaled.
+		if sc, ok := a.clk.(*clock.Scaled); ok {
+			for _, r := range recs {
+				sc.NotBefore(r.Time)
+			}
+			since = a.clk.Now().Add(-24 * time.Hour)
+		}
 		// A shared store (--state) is the truth for every replica: no
 		// journal is replayed into it, at start or later.
 		if budget != nil {
@@ -394,10 +432,14 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 		}
 	}
-	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
+	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate, Following: tools.NewFollowingCache(a.clk.Now)}
 	if cfg.KeyFromRequest {
 		// Keys the gateway has not accepted never reach the journal.
 		a.deps.Keys = tools.NewKeyCheck()
+	}
+	if err := a.setupJobs(c, gate, budget); err != nil {
+		a.close()
+		return nil, err
 	}
 	a.observe()
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly, Metrics: a.metrics}, a.deps)
@@ -425,6 +467,10 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 		}
 		defer stop()
 	}
+	// Every serving process advances the jobs of the key it holds; it stops
+	// at an item boundary when serving ends.
+	stopJobs := a.startRunner(ctx)
+	defer stopJobs()
 	if a.cfg.HTTP != "" {
 		return a.serveHTTP(ctx, logger)
 	}

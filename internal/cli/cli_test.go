@@ -63,7 +63,7 @@ func TestToolsListsAllOrReadOnly(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		n    int
-	}{{[]string{"tools"}, 9}, {[]string{"--read-only", "tools"}, 5}} {
+	}{{[]string{"tools"}, 13}, {[]string{"--read-only", "tools"}, 7}} {
 		code, out, errOut := run(t, nil, tc.args...)
 		if code != 0 {
 			t.Fatalf("%v: %d %s", tc.args, code, errOut)

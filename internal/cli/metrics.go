@@ -27,17 +27,25 @@ func newMetrics(cfg config.Config) *metrics.Metrics {
 }
 
 // observe registers the gauges read at each scrape: the journal's size
-// (with --journal: every segment) and whether the state store answers (with --state).
-//
-// The jobs' metrics hook in here once the jobs runner is built in this
-// process: a.metrics.JobsByStatus(count) with a function returning how many
-// jobs are in each status (xfollow_jobs), and the runner calling
-// a.metrics.JobItem(outcome) once per item whose outcome is final
-// (xfollow_job_items_total). Both label sets are fixed in internal/metrics
-// (JobStatuses, JobItemOutcomes); anything else counts as _OTHER.
+// (with --journal: every segment), whether the state store answers (with
+// --state), and the jobs by status (xfollow_jobs, with a job store). The
+// runner counts each item's outcome itself (Runner.OnOutcome, set in
+// setupJobs: xfollow_job_items_total). Both label sets are fixed in
+// internal/metrics (JobStatuses, JobItemOutcomes); anything else counts as
+// _OTHER.
 func (a *app) observe() {
 	if a.metrics == nil {
 		return
+	}
+	if a.jobs != nil && a.jobs.Store != nil {
+		store := a.jobs.Store
+		a.metrics.JobsByStatus(func() map[string]int {
+			n := map[string]int{}
+			for _, j := range store.All() {
+				n[j.Status]++
+			}
+			return n
+		})
 	}
 	if a.journal != nil {
 		a.metrics.JournalBytes(a.journal.Bytes)

@@ -20,13 +20,14 @@ func (a *app) newBudget() (safety.Limiter, *safety.Budget, error) {
 		{Limit: a.cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
 	}
 	if a.cfg.State == "" {
-		b := safety.NewBudget(time.Now, windows...)
+		b := safety.NewBudget(a.clk.Now, windows...)
 		return b, b, nil
 	}
 	rb, err := safety.NewRedisBudget(a.cfg.State, a.logger, windows...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--state %s: %v", config.RedactURL(a.cfg.State), err)
 	}
+	rb.SetClockScale(a.clk.Scale())
 	a.state = rb
 	// A failed ping logs the outage once, naming the store without its
 	// password; the pool keeps trying, and the first answer is logged too.

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +30,9 @@ const (
 	// EnvHTTPToken is the bearer token every request to --http must carry.
 	// Like the API key it is read from the environment only.
 	EnvHTTPToken = "XFOLLOW_HTTP_TOKEN"
+	// EnvClockScale speeds every clock of the server, for tests: honoured
+	// only with --sandbox or a loopback AISA_BASE_URL.
+	EnvClockScale = "XFOLLOW_CLOCK_SCALE"
 )
 
 // Config is the whole configuration.
@@ -54,9 +59,16 @@ type Config struct {
 	Workers              int
 	// Account is the handle (without @) of the X account linked to the key;
 	// with it, unfollows check the relationship first.
-	Account   string
-	undoSince time.Duration
-	undoKey   string
+	Account string
+	// JobMaxPer15m and JobMaxPerDay are the clean-up jobs' ceilings.
+	JobMaxPer15m int
+	JobMaxPerDay int
+	// ClockScale (XFOLLOW_CLOCK_SCALE, 1 when unset) speeds every clock.
+	ClockScale float64
+	clockRaw   string
+	undoSince  time.Duration
+	undoJob    string
+	undoKey    string
 
 	// Remote mode (--http). HTTPToken is never a flag.
 	HTTP           string
@@ -74,7 +86,9 @@ type Config struct {
 	PublicURL string
 
 	// Secret is XFOLLOW_SECRET, the server's one secret (env only); nil
-	// when unset.
+	// when unset. Each use derives its own key from it: jobs in the
+	// many-callers modes seal each job's key, replicas sign confirmations,
+	// --oauth seals its clients, codes and tokens.
 	Secret *secret.Ring
 }
 
@@ -125,6 +139,8 @@ var Flags = []Flag{
 	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
 	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
 	{"state", "XFOLLOW_STATE", "", "where the unfollow budget lives: empty for this process (rebuilt from the journal), or redis://[user:password@]host:port/db (rediss:// for TLS) shared by every replica"},
+	{"job-max-per-15m", "XFOLLOW_JOB_MAX_PER_15M", "25", "clean-up jobs send at most this many unfollows in any 15 minutes (1-50; also kept under 90% of the budget)"},
+	{"job-max-per-day", "XFOLLOW_JOB_MAX_PER_DAY", "300", "clean-up jobs send at most this many unfollows in any 24 hours (1-500; also kept under 90% of the budget)"},
 	{"confirm", "XFOLLOW_CONFIRM", "false", "ask the person (MCP elicitation) before every write"},
 	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
@@ -165,6 +181,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
 	c.Secret, p.secretErr = secret.Parse(getenv(secret.Env))
+	c.clockRaw = getenv(EnvClockScale)
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -211,6 +228,8 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
 	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
 	p.fs.StringVar(&c.State, "state", env("state", ""), usage("state"))
+	intVar(&c.JobMaxPer15m, "job-max-per-15m")
+	intVar(&c.JobMaxPerDay, "job-max-per-day")
 	boolVar(&c.Confirm, "confirm")
 	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
@@ -224,6 +243,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.PublicURL, "public-url", env("public-url", ""), usage("public-url"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed this far back, such as 2h or 30m")
+	p.fs.StringVar(&c.undoJob, "job", "", "undo: follow again what this clean-up job unfollowed, as a paced follow job")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
 	return p
 }
@@ -297,6 +317,24 @@ func (p *Parser) Config() (Config, error) {
 		// through on top of its unfollows.
 		errs = append(errs, p.stateError("keeps the unfollow budget shared, but both --max-unfollows-per-15m and --max-unfollows-per-day are 0 (no limit): set a limit (the same on every replica), or leave --state out"))
 	}
+	if c.JobMaxPer15m < 1 || c.JobMaxPer15m > 50 {
+		errs = append(errs, p.valueError("job-max-per-15m", "must be a whole number from 1 to 50 (X allows 50 unfollows per 15 minutes)"))
+	}
+	if c.JobMaxPerDay < 1 || c.JobMaxPerDay > 500 {
+		errs = append(errs, p.valueError("job-max-per-day", "must be a whole number from 1 to 500 (X allows 500 unfollows a day per app)"))
+	}
+	c.ClockScale = 1
+	if strings.TrimSpace(c.clockRaw) != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(c.clockRaw), 64)
+		switch {
+		case err != nil || f < 1 || f > 100000:
+			errs = append(errs, fmt.Errorf("%s=%q: not a number from 1 to 100000", EnvClockScale, c.clockRaw))
+		case !c.Sandbox && !loopbackBase(c.BaseURL):
+			errs = append(errs, fmt.Errorf("%s is set, but it speeds every clock of the server (budget windows, job pacing) and is honoured only with --sandbox or a loopback AISA_BASE_URL: unset it", EnvClockScale))
+		default:
+			c.ClockScale = f
+		}
+	}
 	if c.Workers < 1 || c.Workers > 100 {
 		errs = append(errs, p.valueError("workers", "must be a whole number from 1 to 100"))
 	}
@@ -334,6 +372,23 @@ func (p *Parser) Config() (Config, error) {
 
 // UndoSince is the --since window for the undo subcommand.
 func (p *Parser) UndoSince() time.Duration { return p.cfg.undoSince }
+
+// UndoJob is the --job of the undo subcommand.
+func (p *Parser) UndoJob() string { return p.cfg.undoJob }
+
+// loopbackBase reports whether a gateway base URL is on this machine.
+func loopbackBase(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
 
 // UndoKeyFingerprint is the --key-fingerprint of the undo subcommand.
 func (p *Parser) UndoKeyFingerprint() string { return p.cfg.undoKey }

@@ -70,6 +70,9 @@ type Record struct {
 	Following        *bool     `json:"following,omitempty"`
 	Line             int       `json:"line,omitempty"`   // repair records: the torn line
 	JobID            string    `json:"job_id,omitempty"` // the job whose item this write is; "" for a direct call
+	// Job is the payload of a job's own records (phases "job" and
+	// "job_control", package jobs); readers of writes skip those phases.
+	Job json.RawMessage `json:"job,omitempty"`
 }
 
 // Journal appends records to a journal (see the package doc for its

@@ -136,6 +136,25 @@ type RedisBudget struct {
 
 	configDenied atomic.Bool            // CONFIG GET was refused (said once)
 	evictionRisk atomic.Pointer[string] // what EvictionRisk last found, to log changes once
+	// clockScale (XFOLLOW_CLOCK_SCALE, tests only) shortens every window
+	// on the store's clock by its factor; 0 or 1 is real time.
+	clockScale float64
+}
+
+// SetClockScale makes the windows pass scale times faster on the store's
+// clock, as every other clock of a server under XFOLLOW_CLOCK_SCALE does.
+func (b *RedisBudget) SetClockScale(scale float64) { b.clockScale = scale }
+
+func (b *RedisBudget) scale() float64 {
+	if b.clockScale > 1 {
+		return b.clockScale
+	}
+	return 1
+}
+
+// ms is a span on the store's clock, in milliseconds.
+func (b *RedisBudget) ms(d time.Duration) int64 {
+	return max(int64(float64(d.Milliseconds())/b.scale()), 1)
 }
 
 // ParseStateURL checks a redis:// or rediss:// URL. Its errors never repeat
@@ -325,9 +344,9 @@ func (b *RedisBudget) limited() bool {
 // run runs the script for fp and returns its reply as integers.
 func (b *RedisBudget) run(ctx context.Context, fp, mode string, n int, member string) ([]int64, error) {
 	args := make([]any, 0, 4+2*len(b.windows))
-	args = append(args, mode, n, member, b.retention.Milliseconds())
+	args = append(args, mode, n, member, b.ms(b.retention))
 	for _, w := range b.windows {
-		args = append(args, w.Limit, w.Span.Milliseconds())
+		args = append(args, w.Limit, b.ms(w.Span))
 	}
 	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
@@ -368,7 +387,7 @@ func (b *RedisBudget) exhausted(reply []int64) error {
 	if i < 0 || i >= len(b.windows) {
 		return fmt.Errorf("%w: the script named window %d of %d", ErrStateUnavailable, i+1, len(b.windows))
 	}
-	wait := time.Duration(reply[2]) * time.Millisecond
+	wait := time.Duration(float64(time.Duration(reply[2])*time.Millisecond) * b.scale())
 	if wait < time.Second {
 		wait = time.Second
 	}
