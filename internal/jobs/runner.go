@@ -85,8 +85,9 @@ type Runner struct {
 	LockPoll time.Duration
 	// SendTimeout bounds one item's check and write (real time).
 	SendTimeout time.Duration
-	// OnOutcome, when set, is told each outcome the runner stores (the
-	// xfollow_job_items_total metric); it observes and never decides.
+	// OnOutcome, when set, is told each outcome the runner stores, just
+	// before storing it (the xfollow_job_items_total metric); it observes
+	// and never decides.
 	OnOutcome func(outcome string)
 
 	wakeOnce sync.Once
@@ -327,11 +328,14 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 		return 0
 	}
 	if res.Outcome != "" {
-		if err := r.Store.setOutcome(d.ID, it.TargetUserID, res.Username, res.Outcome, res.Time); err != nil {
-			r.Logger.Warn("jobs: an outcome could not be stored in the shared state; the item is verified before anything is resent", "job_id", d.ID, "err", err)
-		}
+		// Counted before it is stored, so that whoever sees the item (or
+		// the job) settled sees it counted too. The local store always
+		// takes the outcome; only the shared copy can fail.
 		if r.OnOutcome != nil {
 			r.OnOutcome(res.Outcome)
+		}
+		if err := r.Store.setOutcome(d.ID, it.TargetUserID, res.Username, res.Outcome, res.Time); err != nil {
+			r.Logger.Warn("jobs: an outcome could not be stored in the shared state; the item is verified before anything is resent", "job_id", d.ID, "err", err)
 		}
 	}
 	if res.Sent {
