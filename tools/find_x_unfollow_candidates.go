@@ -142,6 +142,7 @@ func findXUnfollowCandidates() Tool {
 		Destructive: false,
 		Idempotent:  true,
 		OpenWorld:   true,
+		View:        ReviewViewURI,
 	}, runFindCandidates)
 }
 
