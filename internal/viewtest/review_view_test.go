@@ -67,14 +67,16 @@ var listeningRe = regexp.MustCompile(`msg="xfollow-mcp listening" url=(http://\S
 
 // startServer builds the binary and runs it with the sandbox over HTTP,
 // linked to @xfollow_big; it returns the MCP endpoint's URL.
-func startServer(t *testing.T) string {
+func startServer(t *testing.T, extra ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "xfollow-mcp")
 	build := exec.Command("go", "build", "-o", bin, "../..")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the server: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--sandbox", "--http", "127.0.0.1:0", "--account", sandbox.BigUsername)
+	// Jobs live in the write journal: without one the server keeps none.
+	cmd := exec.Command(bin, append([]string{"--sandbox", "--http", "127.0.0.1:0", "--account", sandbox.BigUsername,
+		"--journal", filepath.Join(t.TempDir(), "journal.jsonl")}, extra...)...)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AISA_") && !strings.HasPrefix(kv, "XFOLLOW_") {
@@ -451,17 +453,59 @@ func TestReviewViewInChromium(t *testing.T) {
 	p.wait(`document.getElementById("job-status").dataset.status && document.getElementById("job-status").dataset.status !== "completed"`)
 	p.click("#job-pause", false)
 	p.wait(`document.getElementById("job-status").dataset.status === "paused"`)
-	doneAtPause := p.string(`document.getElementById("job-done").textContent`)
-	// Three more refreshes of the paused job: nothing more is sent.
+	if !p.visible("#job-resume") || p.visible("#job-pause") {
+		t.Error("a paused job does not offer Resume (and only Resume)")
+	}
+	// A send already on its way when the pause came may still land: one
+	// refresh later the job stands still. Then three more refreshes (9 s,
+	// three minutes of the test clock, about ten sends at the job's pace)
+	// send nothing: the job's count and the account's followings agree.
 	n0 := countCalls(p.calls(), "get_x_unfollow_jobs")
-	p.waitHost(fmt.Sprintf(`window.hostLog.calls.filter(c => c.name === "get_x_unfollow_jobs").length >= %d`, n0+3))
+	p.waitHost(fmt.Sprintf(`window.hostLog.calls.filter(c => c.name === "get_x_unfollow_jobs").length >= %d`, n0+1))
+	doneAtPause := p.string(`document.getElementById("job-done").textContent`)
+	leftAtPause := len(p.candidateIDs())
+	n1 := countCalls(p.calls(), "get_x_unfollow_jobs")
+	p.waitHost(fmt.Sprintf(`window.hostLog.calls.filter(c => c.name === "get_x_unfollow_jobs").length >= %d`, n1+3))
 	if done := p.string(`document.getElementById("job-done").textContent`); done != doneAtPause {
 		t.Errorf("done went from %q to %q while paused", doneAtPause, done)
+	}
+	if left := len(p.candidateIDs()); left != leftAtPause {
+		t.Errorf("%d accounts were unfollowed while the job was paused", leftAtPause-left)
+	}
+	if doneAtPause == "10 of 10" {
+		t.Error("the job ended before the pause: the test proves nothing about pausing")
 	}
 	p.click("#job-resume", false)
 	p.wait(`document.getElementById("job-status").dataset.status === "completed"`)
 	if done := p.string(`document.getElementById("job-done").textContent`); done != "10 of 10" {
 		t.Errorf("after resume: %q", done)
+	}
+	if left := p.candidateIDs(); len(left) != want-13 || slices.ContainsFunc(more, func(id string) bool { return slices.Contains(left, id) }) {
+		t.Errorf("after the second job: %d candidates left (want %d), ticked ones among them", len(left), want-13)
+	}
+
+	// Cancel ends a job for good: a third job of five, cancelled at once.
+	third := sandbox.BigNonFollowers()[13:18]
+	p.click(`#tick-`+third[0], false)
+	p.click(`#tick-`+third[len(third)-1], true)
+	p.wait(`document.getElementById("ticked").textContent === "5 ticked"`)
+	p.click("#unfollow", false)
+	p.wait(`document.getElementById("job-status").dataset.status && document.getElementById("job-status").dataset.status !== "completed"`)
+	p.click("#job-cancel", false)
+	p.wait(`document.getElementById("job-status").dataset.status === "cancelled"`)
+	if st := p.string(`document.getElementById("job-status").textContent`); !strings.HasPrefix(st, "Cancelled") {
+		t.Errorf("status in words: %q", st)
+	}
+	if p.visible("#job-pause") || p.visible("#job-resume") || p.visible("#job-cancel") {
+		t.Error("an ended job still offers Pause, Resume or Cancel")
+	}
+	leftAtCancel := len(p.candidateIDs())
+	time.Sleep(2 * time.Second) // a window for a wrong send: 40 s of the test clock, two sends at the job's pace
+	if left := len(p.candidateIDs()); left != leftAtCancel {
+		t.Errorf("%d accounts were unfollowed after the job was cancelled", leftAtCancel-left)
+	}
+	if leftAtCancel < want-18 {
+		t.Errorf("%d candidates left: more were unfollowed than the three jobs held", leftAtCancel)
 	}
 
 	// Teardown is answered, and the view stops asking.
@@ -587,6 +631,16 @@ func (p *page) setValue(sel, v string) {
 	if err := p.frame.eval(js, nil); err != nil {
 		p.t.Fatalf("set %s: %v", sel, err)
 	}
+}
+
+// visible reports whether the element is shown.
+func (p *page) visible(sel string) bool {
+	p.t.Helper()
+	var v bool
+	if err := p.frame.eval(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && !e.hidden && e.getClientRects().length > 0 })()`, sel), &v); err != nil {
+		p.t.Fatalf("%s: %v", sel, err)
+	}
+	return v
 }
 
 func (p *page) setHostTheme(theme string) { p.hostEval(fmt.Sprintf(`window.setTheme(%q)`, theme)) }
