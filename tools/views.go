@@ -41,25 +41,34 @@ type View struct {
 
 // Views returns every view the server offers.
 func Views() []View {
-	return []View{{
-		Resource: mcp.NewResource(ReviewViewURI, "review",
-			mcp.WithResourceDescription("Review find_x_unfollow_candidates' accounts one by one (picture, name, bio, counts), tick the ones to unfollow, start an unfollow job and watch it."),
-			mcp.WithMIMEType(AppMIMEType)),
-		html: reviewHTML,
+	r := mcp.NewResource(ReviewViewURI, "review",
+		mcp.WithResourceDescription("Review find_x_unfollow_candidates' accounts one by one (picture, name, bio, counts), tick the ones to unfollow, start an unfollow job and watch it."),
+		mcp.WithMIMEType(AppMIMEType))
+	r.Title = "Review accounts to unfollow"
+	// The listing carries the same _meta.ui as the contents, for hosts
+	// that review a view's policy when they connect.
+	r.Meta = &mcp.Meta{AdditionalFields: uiMeta()}
+	return []View{{Resource: r, html: reviewHTML}}
+}
+
+// uiMeta is the views' _meta: under ui, the content security policy the
+// host is to apply (X's image hosts for pictures, nothing else remote: no
+// connections, frames or scripts from elsewhere) and a border.
+func uiMeta() map[string]any {
+	return map[string]any{"ui": map[string]any{
+		"csp":           map[string]any{"resourceDomains": AvatarDomains},
+		"prefersBorder": true,
 	}}
 }
 
-// Contents answers resources/read for the view: the HTML document and, in
-// _meta.ui, the content security policy the host is to apply.
+// Contents answers resources/read for the view: the HTML document and its
+// _meta.ui.
 func (v View) Contents() []mcp.ResourceContents {
 	return []mcp.ResourceContents{mcp.TextResourceContents{
 		URI:      v.Resource.URI,
 		MIMEType: AppMIMEType,
 		Text:     v.html,
-		Meta: map[string]any{"ui": map[string]any{
-			"csp":           map[string]any{"resourceDomains": AvatarDomains},
-			"prefersBorder": true,
-		}},
+		Meta:     uiMeta(),
 	}}
 }
 

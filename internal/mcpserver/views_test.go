@@ -106,6 +106,7 @@ func TestViewOnTheWire(t *testing.T) {
 		if len(rs) != 1 || dig(rs[0], "uri") != "ui://xfollow/review" || dig(rs[0], "mimeType") != "text/html;profile=mcp-app" {
 			t.Fatalf("resources/list = %v", res)
 		}
+		checkCSP(t, "resources/list", dig(rs[0], "_meta", "ui", "csp"))
 
 		read := rpc(t, s, `{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"ui://xfollow/review"}}`)
 		contents, _ := dig(read, "result", "contents").([]any)
@@ -116,16 +117,23 @@ func TestViewOnTheWire(t *testing.T) {
 		if dig(c, "uri") != "ui://xfollow/review" || dig(c, "mimeType") != "text/html;profile=mcp-app" {
 			t.Errorf("contents = uri %v mime %v", dig(c, "uri"), dig(c, "mimeType"))
 		}
-		csp, _ := dig(c, "_meta", "ui", "csp").(map[string]any)
-		if len(csp) != 1 || !slices.Equal(strs(csp["resourceDomains"]), []string{"https://pbs.twimg.com", "https://abs.twimg.com"}) {
-			t.Errorf("csp = %v; want resourceDomains of X's image hosts only, no connect/frame/base domains", csp)
-		}
+		checkCSP(t, "resources/read", dig(c, "_meta", "ui", "csp"))
 		checkViewHTML(t, dig(c, "text").(string))
 
 		bad := rpc(t, s, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"ui://xfollow/nope"}}`)
 		if bad["error"] == nil {
 			t.Errorf("an unknown view was read: %v", bad)
 		}
+	}
+}
+
+// checkCSP: the view may load pictures from X's image hosts and nothing
+// else remote (no connect, frame or base-uri domains).
+func checkCSP(t *testing.T, where string, v any) {
+	t.Helper()
+	csp, _ := v.(map[string]any)
+	if len(csp) != 1 || !slices.Equal(strs(csp["resourceDomains"]), []string{"https://pbs.twimg.com", "https://abs.twimg.com"}) {
+		t.Errorf("%s: csp = %v; want resourceDomains of X's image hosts only, no connect/frame/base domains", where, csp)
 	}
 }
 
