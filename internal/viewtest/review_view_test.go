@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -131,7 +132,7 @@ func startHost(t *testing.T, mcpURL string) string {
 		r.Out.URL.Path = target.Path
 		r.Out.Host = target.Host
 		r.Out.Header.Del("Origin") // the host's back end calls the server, not the page
-	}}
+	}, ErrorLog: log.New(tlogWriter{t}, "host proxy: ", 0)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -165,6 +166,9 @@ func openSized(t *testing.T, b *browserProc, hostURL, query string, width, heigh
 	p.waitHost(`window.hostLog && (window.hostLog.initialized || window.hostLog.errors.length)`)
 	if errs := p.hostString(`window.hostLog.errors.join("\n")`); errs != "" {
 		t.Fatalf("the host page failed: %s", errs)
+	}
+	if r := p.hostString(`window.hostLog.retries.join("\n")`); r != "" {
+		t.Logf("the host page read again after a failed fetch: %s", r)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for p.frame == nil {
@@ -692,3 +696,9 @@ func thousands(n int) string {
 	}
 	return s[:len(s)-3] + "," + s[len(s)-3:]
 }
+
+// tlogWriter puts the proxy's complaints (an answer cut short) in the
+// test's log.
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(p []byte) (int, error) { w.t.Logf("%s", p); return len(p), nil }
