@@ -29,9 +29,10 @@ import (
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 )
 
-// clockScale speeds the server's job clock (XFOLLOW_CLOCK_SCALE): a send
-// paced at 18 s comes about every second.
-const clockScale = "20"
+// clockScale speeds every clock of the server (XFOLLOW_CLOCK_SCALE): at
+// the default job pace (300 a day, one send about every 5 minutes) a send
+// comes about every second.
+const clockScale = "300"
 
 // chromium returns Debian's chromium, or skips (fails in CI) without it.
 func chromium(t *testing.T) string {
@@ -462,7 +463,7 @@ func TestReviewViewInChromium(t *testing.T) {
 	}
 	// A send already on its way when the pause came may still land: one
 	// refresh later the job stands still. Then three more refreshes (9 s,
-	// three minutes of the test clock, about ten sends at the job's pace)
+	// 45 minutes of the test clock, about nine sends at the job's pace)
 	// send nothing: the job's count and the account's followings agree.
 	n0 := countCalls(p.calls(), "get_x_unfollow_jobs")
 	p.waitHost(fmt.Sprintf(`window.hostLog.calls.filter(c => c.name === "get_x_unfollow_jobs").length >= %d`, n0+1))
@@ -504,7 +505,7 @@ func TestReviewViewInChromium(t *testing.T) {
 		t.Error("an ended job still offers Pause, Resume or Cancel")
 	}
 	leftAtCancel := len(p.candidateIDs())
-	time.Sleep(2 * time.Second) // a window for a wrong send: 40 s of the test clock, two sends at the job's pace
+	time.Sleep(2 * time.Second) // a window for a wrong send: 10 minutes of the test clock, about two sends at the job's pace
 	if left := len(p.candidateIDs()); left != leftAtCancel {
 		t.Errorf("%d accounts were unfollowed after the job was cancelled", leftAtCancel-left)
 	}
