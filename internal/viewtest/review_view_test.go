@@ -456,6 +456,8 @@ func TestReviewViewInChromium(t *testing.T) {
 	p.wait(`document.getElementById("ticked").textContent === "10 ticked"`)
 	p.click("#unfollow", false)
 	p.wait(`document.getElementById("job-status").dataset.status && document.getElementById("job-status").dataset.status !== "completed"`)
+	p.wait(`!document.getElementById("job-done").textContent.startsWith("0 ")`)
+	p.screenshot("review-view-job.png")
 	p.click("#job-pause", false)
 	p.wait(`document.getElementById("job-status").dataset.status === "paused"`)
 	if !p.visible("#job-resume") || p.visible("#job-pause") {
