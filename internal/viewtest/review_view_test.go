@@ -663,8 +663,9 @@ func (p *page) hostEval(js string) {
 func (p *page) candidateIDs() []string {
 	p.t.Helper()
 	js := `fetch("/mcp", {method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"},
-		body: JSON.stringify({jsonrpc: "2.0", id: 99, method: "tools/call", params: {name: "find_x_unfollow_candidates", arguments: {username: "xfollow_big", limit: 1000, refresh: true}}})})
-		.then(r => r.text()).then(t => { const line = t.split("\n").find(l => l.startsWith("data:")); const m = JSON.parse(line ? line.slice(5) : t); return m.result.structuredContent.candidates.map(c => c.id) })`
+		body: JSON.stringify({jsonrpc: "2.0", id: 99, method: "tools/call", params: {name: "find_x_unfollow_candidates", arguments: {username: "xfollow_big", limit: 1000, max_following: 20000, refresh: true}}})})
+		.then(r => r.text()).then(t => { const line = t.split("\n").find(l => l.startsWith("data:")); const m = JSON.parse(line ? line.slice(5) : t);
+			const out = m.result.structuredContent; if (!out.complete) throw new Error("the scan stopped early: " + out.stopped); return out.candidates.map(c => c.id) })`
 	var ids []string
 	if err := p.host.eval(js, &ids); err != nil {
 		p.t.Fatal(err)
