@@ -482,6 +482,16 @@ func TestReviewViewInChromium(t *testing.T) {
 	if doneAtPause == "10 of 10" {
 		t.Error("the job ended before the pause: the test proves nothing about pausing")
 	}
+	// The view opened again (another answer of the finder) finds the
+	// paused job of the account and shows it, with its accounts marked.
+	again := open(t, b, hostURL, "theme=dark&username=xfollow_big&limit=1000")
+	again.wait(`document.getElementById("job-status").dataset.status === "paused"`)
+	if done := again.string(`document.getElementById("job-done").textContent`); done != doneAtPause {
+		t.Errorf("the view opened again shows %q done; want %q", done, doneAtPause)
+	}
+	again.wait(`document.querySelectorAll("#rows .badge.job").length >= 7`)
+	again.hostEval(`window.teardown()`)
+
 	p.click("#job-resume", false)
 	p.wait(`document.getElementById("job-status").dataset.status === "completed"`)
 	if done := p.string(`document.getElementById("job-done").textContent`); done != "10 of 10" {
