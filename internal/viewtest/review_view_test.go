@@ -249,6 +249,9 @@ func (p *page) click(sel string, shift bool) {
 	// documents, clicks, and checks where the click arrived: nowhere in the
 	// view means it was lost (and is tried again); another element of the
 	// view fails the test.
+	// Another tab may have come to the front, and a tab behind draws no
+	// frames.
+	p.host.must("Page.bringToFront", nil, nil)
 	for try := 1; ; try++ {
 		var fh int
 		if err := p.host.eval(`document.getElementById("view").clientHeight`, &fh); err != nil {
@@ -489,7 +492,12 @@ func TestReviewViewInChromium(t *testing.T) {
 	if done := again.string(`document.getElementById("job-done").textContent`); done != doneAtPause {
 		t.Errorf("the view opened again shows %q done; want %q", done, doneAtPause)
 	}
-	again.wait(`document.querySelectorAll("#rows .badge.job").length >= 7`)
+	// Its accounts still to do are candidates still, each marked as in
+	// the job (those done are no longer candidates).
+	again.wait(`document.querySelectorAll("#rows .badge.job").length === Number(document.getElementById("job-remaining").textContent)`)
+	if n := again.int(`document.querySelectorAll("#rows .badge.job").length`); n == 0 {
+		t.Error("no row of the view opened again is marked as in the job")
+	}
 	again.hostEval(`window.teardown()`)
 
 	p.click("#job-resume", false)
