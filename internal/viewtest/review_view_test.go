@@ -616,6 +616,14 @@ func TestReviewViewLargeNarrowAccessible(t *testing.T) {
 	if btn := p.string(`document.getElementById("unfollow").textContent`); btn != "Unfollow 100 accounts" {
 		t.Errorf("button %q", btn)
 	}
+	// Ticks the filters hide stay ticked, and the view says how many.
+	p.setValue("#fmax", "0")
+	p.wait(`document.getElementById("ticked").textContent.startsWith("100 ticked (")`)
+	if got := p.string(`document.getElementById("ticked").textContent`); got != "100 ticked (100 hidden by the filters)" {
+		t.Errorf("with every ticked row filtered out: %q", got)
+	}
+	p.setValue("#fmax", "")
+	p.wait(`document.getElementById("ticked").textContent === "100 ticked"`)
 
 	// Nothing sticks out of the narrow frame sideways.
 	if over := p.string(`(() => { const w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll("body *"))
