@@ -48,7 +48,8 @@ type browserProc struct {
 }
 
 // launch starts chromium headless and off the network: every host name but
-// the loopback fails to resolve, and nothing runs in the background. The
+// the loopback and X's two image hosts (served by the test) fails to
+// resolve, and nothing runs in the background. The
 // view's sandboxed frame gets a process of its own (as in a host with site
 // isolation), so that the test can attach to it as a target.
 func launch(t *testing.T, path string) *browserProc {
@@ -57,7 +58,10 @@ func launch(t *testing.T, path string) *browserProc {
 		"--headless", "--remote-debugging-pipe", "--user-data-dir=" + t.TempDir(),
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
 		"--no-first-run", "--no-default-browser-check", "--disable-default-apps", "--disable-extensions",
-		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		// X's image hosts resolve to the test's own picture server (see
+		// pictures); every other name but the loopback fails.
+		"--host-resolver-rules=MAP pbs.twimg.com:443 " + pictures(t) + ", MAP abs.twimg.com:443 " + pictures(t) + ", MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--ignore-certificate-errors", // the picture server's certificate is the test's own
 		"--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
 		"--site-per-process", "--enable-features=IsolateSandboxedIframes",
 		"--hide-scrollbars", "--mute-audio", "--disable-gpu", "--disable-dev-shm-usage",

@@ -349,6 +349,15 @@ func TestReviewViewInChromium(t *testing.T) {
 	if ids := p.string(`Array.from(document.querySelectorAll("` + rowSel + `")).slice(0,3).map(li => li.dataset.id).join(",")`); ids != strings.Join(sandbox.BigNonFollowers()[:3], ",") {
 		t.Errorf("first rows %s; want the finder's order", ids)
 	}
+	// Pictures come from X's image hosts, which the resource's CSP allows
+	// (here served by the test): the first rows show theirs.
+	p.wait(`document.querySelectorAll("#rows .avatar img.loaded").length >= 5`)
+	if bad := p.string(`Array.from(document.querySelectorAll("#rows .avatar img")).map(i => new URL(i.src).host).filter(h => h !== "pbs.twimg.com" && h !== "abs.twimg.com").join(" ")`); bad != "" {
+		t.Errorf("pictures from other hosts: %s", bad)
+	}
+	if picServed.Load() == 0 {
+		t.Error("no picture was fetched from the stand-in for X's image hosts")
+	}
 	// With its rows in, the view reports its new size to the host.
 	p.waitHost(`window.hostLog.sizes.length > 0 && window.hostLog.sizes[window.hostLog.sizes.length-1].height > 1000`)
 
