@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +22,12 @@ const stopGrace = 15 * time.Second
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version string
+
+// release is the source tree's VERSION: what a build without -X main.version
+// and without VCS information (go build -buildvcs=false) reports.
+//
+//go:embed VERSION
+var release string
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,6 +44,7 @@ func main() {
 		Stderr:  os.Stderr,
 		Getenv:  os.Getenv,
 		Version: version,
+		Release: strings.TrimSpace(release),
 	})
 	cancel()
 	os.Exit(code)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,5 +40,26 @@ func TestGiveUpSaysWhy(t *testing.T) {
 	giveUp(&buf, func(c int) { code = c })
 	if code != 1 || !strings.Contains(buf.String(), "did not stop within 15s of the signal; exiting") {
 		t.Fatalf("exit %d, message %q", code, buf.String())
+	}
+}
+
+// TestUnstampedBuildSaysItsRelease: a binary built with no -X main.version
+// and VCS stamping off reports the VERSION file's release, not a bare
+// "devel".
+func TestUnstampedBuildSaysItsRelease(t *testing.T) {
+	want, err := os.ReadFile("VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "xfollow-mcp")
+	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, w := strings.TrimSpace(string(out)), "xfollow-mcp "+strings.TrimSpace(string(want))+"-devel"; got != w {
+		t.Fatalf("--version says %q, want %q", got, w)
 	}
 }

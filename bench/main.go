@@ -72,12 +72,12 @@ type result struct {
 }
 
 // measureNames are the measures, in the order they run.
-var measureNames = []string{"cold", "calls", "conc", "mem", "batch", "finder", "http"}
+var measureNames = []string{"cold", "calls", "conc", "mem", "batch", "finder", "http", "journal", "jobs"}
 
 func run(quick bool, out, only string) error {
-	reps := map[string]int{"cold": 201, "calls": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5}
+	reps := map[string]int{"cold": 201, "calls": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5, "journal": 21}
 	if quick {
-		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1}
+		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1, "journal": 5}
 	}
 	want := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
 	dir, err := os.MkdirTemp("", "xfollow-bench")
@@ -109,6 +109,15 @@ func run(quick bool, out, only string) error {
 		{"batch", "batch", func() ([]result, error) { r, err := batch(ours, reps["batch"]); return []result{r}, err }},
 		{"finder", "candidate finder", func() ([]result, error) { return finder(ours, reps["finder"]) }},
 		{"http", "HTTP mode", func() ([]result, error) { return httpMode(ours, floor, reps["http"], time.Second) }},
+		{"journal", "journal start", func() ([]result, error) { return journalStart(ours, reps["journal"]) }},
+		{"jobs", "clean-up jobs", func() ([]result, error) {
+			r, err := jobsPace(ours)
+			if err != nil {
+				return nil, err
+			}
+			m, err := jobsMemory(ours)
+			return append(r, m...), err
+		}},
 	}
 	for i, st := range steps {
 		if !want(st.name) {

@@ -6,10 +6,11 @@
 # package-lock.json and installed with npm when missing).
 #
 # Needs Node.js 18 or newer, the packer's own requirement (this project builds
-# on Node 20). `npm install` also installs the MCP Inspector, which declares
-# Node 22.19 or newer: on an older Node npm may print engine warnings for it,
-# which the build does not use, and --engine-strict=false keeps an
-# engine-strict npm config from stopping the install.
+# on Node 20). `npm ci` also installs the MCP Inspector, which declares
+# Node 22.19 or newer (as do two of its dependencies): on an older Node npm
+# prints engine warnings for them, which the build does not use, and
+# --engine-strict=false keeps an engine-strict npm config from stopping the
+# install.
 #
 # Usage: bash scripts/build-mcpb.sh [--all] [--out DIR] [--release-version V]
 #   (default)            a bundle for this machine's OS and CPU
@@ -39,6 +40,11 @@ while [ $# -gt 0 ]; do
 done
 
 fail() { echo "build-mcpb.sh: $*" >&2; exit 1; }
+# step says what the script does next and how long it has run: the whole
+# build takes a minute or two, most of it installing npm packages and
+# compiling, and a silent terminal looks stuck.
+started=$(date +%s)
+step() { echo "build-mcpb.sh [$(( $(date +%s) - started ))s]: $*"; }
 command -v go >/dev/null || fail "needs Go on PATH (go.mod says which version)"
 command -v node >/dev/null || fail "needs Node.js 18 or newer on PATH (for the mcpb packer)"
 command -v npm >/dev/null || fail "needs npm on PATH (it comes with Node.js)"
@@ -52,10 +58,10 @@ manifest_version=$(node -p 'require("./manifest.json").version')
 
 mcpb=node_modules/.bin/mcpb
 if [ ! -x "$mcpb" ]; then
-  echo "installing the pinned npm packages (npm install)"
-  npm install --no-audit --no-fund --loglevel=error --engine-strict=false
+  step "installing the pinned npm packages with npm ci (about a minute the first time)"
+  npm ci --no-audit --no-fund --loglevel=error --engine-strict=false
 fi
-[ -x "$mcpb" ] || fail "npm install did not provide $mcpb"
+[ -x "$mcpb" ] || fail "npm ci did not provide $mcpb"
 
 if [ "$all" = 1 ]; then
   targets="linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64"
@@ -72,12 +78,15 @@ fi
 stage="$out/mcpb-stage"
 rm -rf "$stage"
 mkdir -p "$stage/server"
+n_targets=$(echo $targets | wc -w)
+i=0
 for t in $targets; do
+  i=$((i + 1))
   os=${t%/*}
   arch=${t#*/}
   exe=""
   [ "$os" = windows ] && exe=.exe
-  echo "building $os/$arch"
+  step "building the $os/$arch binary ($i of $n_targets)"
   # The same flags as .goreleaser.yaml: static, trimmed, stamped.
   CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath \
     -ldflags "-s -w -X main.version=$version" \
@@ -99,13 +108,16 @@ m.compatibility.platforms = [...new Set(targets.map((t) => byGOOS[t.split("/")[0
 fs.writeFileSync(dest, JSON.stringify(m, null, 2) + "\n");
 EOF
 
+step "checking the manifest (mcpb validate)"
 "$mcpb" validate "$stage/manifest.json"
 bundle="$out/xfollow-mcp-$version.mcpb"
 rm -f "$bundle"
+step "packing the bundle (mcpb pack)"
 "$mcpb" pack "$stage" "$bundle"
 rm -rf "$stage"
 
 sha=$(node -e 'console.log(require("crypto").createHash("sha256").update(require("fs").readFileSync(process.argv[1])).digest("hex"))' "$bundle")
+step "done"
 echo "bundle: $bundle"
 echo "sha256: $sha"
 

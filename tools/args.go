@@ -125,8 +125,13 @@ func allASCIIDigits(s string) bool {
 	return s != ""
 }
 
-// quoteArg quotes a caller's value for a message, cut to a sane length.
+// quoteArg quotes a caller's value for a message, cut to a sane length. A
+// value holding what looks like an AIsa key is never repeated: messages
+// reach logs and the model's context.
 func quoteArg(v string) string {
+	if strings.Contains(strings.ToLower(v), "sk-aisa-") {
+		return "(a value that looks like an AIsa API key, not repeated here)"
+	}
 	r := []rune(v)
 	if len(r) > 40 {
 		q := strconv.Quote(string(r[:40]))

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
+	"github.com/xfollow-mcp/xfollow-mcp/tools"
 )
 
 func TestGetUser(t *testing.T) {
@@ -197,5 +198,35 @@ func TestIdentityGuard(t *testing.T) {
 		if len(h.sb.Writes()) != 1 {
 			t.Fatalf("%s: a refused call wrote: %d writes", tool, len(h.sb.Writes()))
 		}
+	}
+}
+
+// TestTextIsWrittenAsAPersonCopiesIt: every tool's text content (the JSON a
+// model reads and relays) writes &, < and > as themselves, so the link
+// link_x_account returns opens when copied; the harness holds every call in
+// this package to the same.
+func TestTextIsWrittenAsAPersonCopiesIt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	for _, tl := range tools.All() {
+		if jobTools[tl.Name] {
+			continue // the harness keeps no jobs; internal/cli and e2e call them
+		}
+		res := h.call(tl.Name, validArgs[tl.Name])
+		if res.IsError {
+			t.Fatalf("%s: %s", tl.Name, textOf(res))
+		}
+		if esc := htmlEscape.FindString(textOf(res)); esc != "" {
+			t.Errorf("%s: text holds %s: %s", tl.Name, esc, textOf(res))
+		}
+	}
+	text := textOf(h.call("link_x_account", `{}`))
+	if !strings.Contains(text, "?client_id=AIsa&code_challenge=") {
+		t.Fatalf("link text = %s", text)
+	}
+	// A result holding <, > and & in a string comes out as written.
+	b, err := tools.MarshalText(map[string]string{"a": "<b> & </b>"})
+	if err != nil || string(b) != `{"a":"<b> & </b>"}` {
+		t.Fatalf("MarshalText = %s, %v", b, err)
 	}
 }

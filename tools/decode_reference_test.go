@@ -62,8 +62,11 @@ func decodeArgsReference[In argsValidator](t *Tool, raw []byte) (In, error) {
 			if i := strings.IndexAny(field, ".["); i > 0 {
 				field = field[:i]
 			}
-			if field == "target_user_id" || field == "target_user_ids" {
-				return in, invalidArg("%s must hold strings, not a JSON %s: pass the id as a string, e.g. \"2244994945\" (X ids exceed what JSON numbers carry exactly)", field, te.Value)
+			if field == "target_user_id" {
+				return in, invalidArg("target_user_id must be the id in quotes, e.g. \"2244994945\", not a JSON %s (X ids are too long for JSON numbers to carry exactly)", te.Value)
+			}
+			if field == "target_user_ids" {
+				return in, invalidArg("target_user_ids must be a list of ids, each in quotes, e.g. [\"2244994945\",\"783214\"]; it held a JSON %s (X ids are too long for JSON numbers to carry exactly)", te.Value)
 			}
 			return in, invalidArg("%s must be %s, not a JSON %s: send %s", field, jsonKind(te.Type.Kind().String()), te.Value, fieldHelp(field))
 		}
@@ -106,6 +109,10 @@ func init() {
 	addReference[ListArgs]()
 	addReference[FindCandidatesArgs]()
 	addReference[LinkArgs]()
+	addReference[StartJobArgs]()
+	addReference[GetJobsArgs]()
+	addReference[ControlJobArgs]()
+	addReference[HistoryArgs]()
 }
 
 // sameAsReference fails t unless tl's decode gives for data exactly what

@@ -48,6 +48,11 @@ type Deps struct {
 	// Following is what scans of accounts' followings found (nil: nothing
 	// is cached).
 	Following *FollowingCache
+	// Jobs holds clean-up jobs (nil: the job tools answer [jobs_unavailable]).
+	Jobs *JobDeps
+	// Keys checks a caller's key with the gateway before its first write
+	// (the remote mode's --key-from-request; nil: no check).
+	Keys *KeyCheck
 }
 
 // Call is one tool call in progress.
@@ -193,7 +198,15 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 				return errorResult(err), nil
 			}
 			call.input = in
+			if !spec.ReadOnly {
+				if err := d.Keys.Admit(ctx, call); err != nil {
+					return errorResult(err), nil
+				}
+			}
 			out, err := run(ctx, call, in)
+			if d.Keys != nil {
+				d.Keys.Settled(ctx, call.Client.KeyFingerprint(), err)
+			}
 			if err != nil {
 				var ask *needInput
 				if errors.As(err, &ask) {
@@ -292,8 +305,11 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 			if i := strings.IndexAny(field, ".["); i > 0 {
 				field = field[:i]
 			}
-			if field == "target_user_id" || field == "target_user_ids" {
-				return in, invalidArg("%s must hold strings, not a JSON %s: pass the id as a string, e.g. \"2244994945\" (X ids exceed what JSON numbers carry exactly)", field, te.Value)
+			if field == "target_user_id" {
+				return in, invalidArg("target_user_id must be the id in quotes, e.g. \"2244994945\", not a JSON %s (X ids are too long for JSON numbers to carry exactly)", te.Value)
+			}
+			if field == "target_user_ids" {
+				return in, invalidArg("target_user_ids must be a list of ids, each in quotes, e.g. [\"2244994945\",\"783214\"]; it held a JSON %s (X ids are too long for JSON numbers to carry exactly)", te.Value)
 			}
 			return in, invalidArg("%s must be %s, not a JSON %s: send %s", field, jsonKind(te.Type.Kind().String()), te.Value, fieldHelp(field))
 		}
@@ -356,11 +372,27 @@ func shorten(s string, n int) string {
 // successResult renders a tool's output as structuredContent plus the same
 // JSON as text.
 func successResult(out any) (*mcp.CallToolResult, error) {
-	text, err := json.Marshal(out)
+	text, err := MarshalText(out)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
 	return mcp.NewToolResultStructured(out, string(text)), nil
+}
+
+// MarshalText encodes v as compact JSON for a person or a model to read:
+// unlike json.Marshal it leaves &, < and > as they are, so a link such as
+// link_x_account's auth_url can be copied from the text as it stands
+// (json.Marshal would write its ampersands as \u0026, which a browser does
+// not undo). Nothing here is embedded in HTML, the one place that escaping
+// protects.
+func MarshalText(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func logCall(l *slog.Logger, name string, start time.Time, res *mcp.CallToolResult) {

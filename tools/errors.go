@@ -261,3 +261,20 @@ func exampleArgs(t *Tool) string {
 func notConfigured() error {
 	return fromGateway(&aisa.Error{Kind: aisa.KindNotConfigured}, "")
 }
+
+// ErrorCodeOf is the code of an error text ("[budget_exhausted] ..."), or
+// "error" when it carries none.
+func ErrorCodeOf(text string) string { return errorCodeOf(text) }
+
+// IsRefusal reports whether an error code means that a safety control or a
+// limit stopped the call and nothing was sent: the request was sound and
+// may succeed later or with the person's approval, unlike an error.
+func IsRefusal(code string) bool {
+	switch code {
+	case CodeProtectedAccount, CodeBudgetExhausted, CodeRateLimited, CodeIdentityMismatch,
+		CodeDeclinedByUser, CodeConfirmationUnavailable, CodeJournalUnavailable, CodeStateUnavailable,
+		"read_only":
+		return true
+	}
+	return false
+}

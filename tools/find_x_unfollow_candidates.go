@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
-
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
 )
 
@@ -119,16 +117,19 @@ type Candidate struct {
 
 // FindResult is the output of find_x_unfollow_candidates.
 type FindResult struct {
-	Username          string      `json:"username" jsonschema_description:"The account scanned, without @."`
-	Candidates        []Candidate `json:"candidates" jsonschema_description:"Accounts it follows that do not follow it back, minus the protected list, in the order of its followings list (most recent first)."`
-	ExaminedFollowing int         `json:"examined_following" jsonschema_description:"How many of the accounts it follows this call examined."`
-	Complete          bool        `json:"complete" jsonschema_description:"True when the scan reached the end of the followings list; false when it stopped early (see stopped)."`
-	NextCursor        string      `json:"next_cursor,omitempty" jsonschema_description:"When complete is false: pass as cursor to continue at the next unexamined account."`
-	Stopped           string      `json:"stopped,omitempty" jsonschema:"enum=max_following,enum=limit,enum=rate_limited,enum=canceled,enum=gateway_unavailable,enum=timeout" jsonschema_description:"Why the scan stopped early."`
-	ExcludedProtected int         `json:"excluded_protected" jsonschema_description:"Non-followers left out because they are on this server's protected list."`
-	GatewayCalls      int         `json:"gateway_calls" jsonschema_description:"Gateway reads this call made (0 when answered from the cache)."`
-	RetryAfterSeconds int         `json:"retry_after_seconds,omitempty" jsonschema_description:"When a rate limit stopped the scan: seconds to wait before continuing with next_cursor."`
-	Method            string      `json:"method,omitempty" jsonschema:"enum=cache,enum=followers_list,enum=relationship_checks" jsonschema_description:"How it learned who follows back: cache (a scan in the last 10 minutes), followers_list (paging the followers) or relationship_checks (one check per account, when the followers list is the longer read)."`
+	Username           string      `json:"username" jsonschema_description:"The account scanned, without @."`
+	Candidates         []Candidate `json:"candidates" jsonschema_description:"Accounts it follows that do not follow it back, minus the protected list, in the order of its followings list (most recent first)."`
+	ExaminedFollowing  int         `json:"examined_following" jsonschema_description:"How many of the accounts it follows this call examined."`
+	Complete           bool        `json:"complete" jsonschema_description:"True when the scan reached the end of the followings list; false when it stopped early (see stopped)."`
+	NextCursor         string      `json:"next_cursor,omitempty" jsonschema_description:"When complete is false: pass as cursor to continue at the next unexamined account."`
+	FollowingCount     *int        `json:"following_count,omitempty" jsonschema_description:"How many accounts it follows, as its profile says (when this call read the profile)."`
+	RemainingFollowing *int        `json:"remaining_following,omitempty" jsonschema_description:"When complete is false: about how many of the accounts it follows are not examined yet (from following_count)."`
+	RemainingPages     *int        `json:"remaining_pages,omitempty" jsonschema_description:"When complete is false: about how many pages of its followings list (200 accounts each) are left to read."`
+	Stopped            string      `json:"stopped,omitempty" jsonschema:"enum=max_following,enum=limit,enum=rate_limited,enum=canceled,enum=gateway_unavailable,enum=timeout" jsonschema_description:"Why the scan stopped early."`
+	ExcludedProtected  int         `json:"excluded_protected" jsonschema_description:"Non-followers left out because they are on this server's protected list."`
+	GatewayCalls       int         `json:"gateway_calls" jsonschema_description:"Gateway reads this call made (0 when answered from the cache)."`
+	RetryAfterSeconds  int         `json:"retry_after_seconds,omitempty" jsonschema_description:"When a rate limit stopped the scan: seconds to wait before continuing with next_cursor."`
+	Method             string      `json:"method,omitempty" jsonschema:"enum=cache,enum=followers_list,enum=relationship_checks" jsonschema_description:"How it learned who follows back: cache (a scan in the last 10 minutes), followers_list (paging the followers) or relationship_checks (one check per account, when the followers list is the longer read)."`
 }
 
 func findXUnfollowCandidates() Tool {
@@ -264,6 +265,7 @@ type slot struct {
 
 func (f *finder) run(ctx context.Context, start scanPos, refresh bool) (FindResult, error) {
 	f.out = FindResult{Username: f.name, Candidates: []Candidate{}}
+	f.followingCount, f.followersCount = -1, -1 // until the profile is read
 	cache := f.c.Following
 	if refresh {
 		cache.drop(f.name)
@@ -524,7 +526,25 @@ func (f *finder) result(pos scanPos, why string) FindResult {
 		out.NextCursor = f.cursor(pos)
 		out.Stopped = why
 	}
+	f.remaining(&out, pos)
 	return out
+}
+
+// remaining fills in the total and how much is left, when the profile gave
+// the count: a person paging through thousands can see how far there is to go.
+func (f *finder) remaining(out *FindResult, pos scanPos) {
+	if f.followingCount < 0 {
+		return
+	}
+	total := f.followingCount
+	out.FollowingCount = &total
+	if pos.End {
+		out.RemainingFollowing, out.RemainingPages = nil, nil
+		return
+	}
+	left := max(0, total-pos.Index)
+	pages := (left + finderPageSize - 1) / finderPageSize
+	out.RemainingFollowing, out.RemainingPages = &left, &pages
 }
 
 // cursor is the next_cursor for pos, with the accounts this call examined
@@ -566,6 +586,7 @@ func (f *finder) stopOnError(err error, pos scanPos) (FindResult, error) {
 	}
 	out.Complete = false
 	out.NextCursor = f.cursor(pos)
+	f.remaining(&out, pos)
 	return out, nil
 }
 
@@ -821,13 +842,12 @@ type scanProgress struct {
 func newScanProgress(ctx context.Context, c *Call) *scanProgress {
 	p := &scanProgress{}
 	meta := c.Request.Params.Meta
-	srv := server.ServerFromContext(ctx)
-	if meta == nil || meta.ProgressToken == nil || srv == nil {
+	if meta == nil || meta.ProgressToken == nil {
 		return p
 	}
 	token := meta.ProgressToken
 	p.send = func(progress, total int, msg string) {
-		err := srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+		err := notify(ctx, "notifications/progress", map[string]any{
 			"progressToken": token, "progress": progress, "total": total, "message": msg,
 		})
 		if err != nil {
@@ -837,10 +857,13 @@ func newScanProgress(ctx context.Context, c *Call) *scanProgress {
 	return p
 }
 
-// start sets the expected amount of work: list pages plus accounts.
+// start sets the expected amount of work: list pages plus accounts, at
+// most as many as the call may examine. The total only grows: when the work
+// turns out larger than expected (a list longer than its profile says), never
+// back.
 func (p *scanProgress) start(total int) {
 	p.mu.Lock()
-	p.total = total
+	p.total = max(p.total, total)
 	p.mu.Unlock()
 }
 
@@ -869,8 +892,13 @@ func (p *scanProgress) finish() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.pages+p.checked > p.sent {
-		p.notify()
+	// The call is over: the count reaches the total (a call that stops at
+	// its limit early does less than the most it might have done).
+	done := p.pages + p.checked
+	if done > p.sent || p.total > p.sent {
+		p.total = max(p.total, done)
+		p.sent = p.total
+		p.send(p.total, p.total, fmt.Sprintf("%d list pages read, %d accounts examined", p.pages, p.checked))
 	}
 }
 

@@ -986,3 +986,85 @@ func TestFindGatewayDownMidScan(t *testing.T) {
 		t.Fatalf("joined %d of %d", len(joined), len(g.expected(nil)))
 	}
 }
+
+// TestFindProgressTotalOnlyGrows: when a followers list runs on and the
+// scan starts over with relationship checks, the expected work changes; the
+// total it reports never goes back, every count stays within it, and the
+// last notification reaches it.
+func TestFindProgressTotalOnlyGrows(t *testing.T) {
+	t.Parallel()
+	g := newGraph(seq(50, 1), func(n int) bool { return n%2 == 0 }, 0)
+	gw := newScripted(t, g)
+	gw.setFault(func(kind string, _ int, r *http.Request, w http.ResponseWriter) bool {
+		if kind != "followers" {
+			return false
+		}
+		c := r.URL.Query().Get("cursor")
+		if c == "" {
+			writePage(w, "followers", g.followers[:25], "e1")
+			return true
+		}
+		n, _ := strconv.Atoi(strings.TrimPrefix(c, "e"))
+		writePage(w, "followers", nil, "e"+strconv.Itoa(n+1))
+		return true
+	})
+	h := newHarness(t, harnessOpts{gateway: gw})
+	var mu sync.Mutex
+	var progress, totals []float64
+	h.client.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" && n.Params.AdditionalFields["progressToken"] == "grow" {
+			mu.Lock()
+			progress = append(progress, toFloat(n.Params.AdditionalFields["progress"]))
+			totals = append(totals, toFloat(n.Params.AdditionalFields["total"]))
+			mu.Unlock()
+		}
+	})
+	var req mcp.CallToolRequest
+	req.Params.Name = "find_x_unfollow_candidates"
+	req.Params.Arguments = map[string]any{"username": "me", "limit": 1000}
+	req.Params.Meta = &mcp.Meta{ProgressToken: "grow"}
+	res, err := h.client.CallTool(context.Background(), req)
+	if err != nil || res.IsError {
+		t.Fatal(err, textOf(res))
+	}
+	// The in-process transport delivers notifications on a goroutine of
+	// its own: wait for the last one (the call's final count).
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(progress)
+		reached := n > 0 && progress[n-1] == totals[n-1]
+		mu.Unlock()
+		if reached {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(totals) < 3 || !slices.IsSorted(totals) || !slices.IsSorted(progress) {
+		t.Fatalf("totals %v, progress %v", totals, progress)
+	}
+	for i := range totals {
+		if progress[i] > totals[i] {
+			t.Fatalf("progress %v over its total %v", progress, totals)
+		}
+	}
+	if progress[len(progress)-1] != totals[len(totals)-1] {
+		t.Fatalf("the last count %v does not reach its total %v", progress, totals)
+	}
+}
+
+// TestFindSaysHowFarThereIsToGo: an answer that stops early gives the
+// following count, how many accounts are left and about how many pages;
+// a complete one gives the count alone.
+func TestFindSaysHowFarThereIsToGo(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{gateway: newScripted(t, thousands())})
+	out := h.ok("find_x_unfollow_candidates", `{"username":"me","max_following":300,"limit":1000}`)
+	if out["complete"] != false || num(out["following_count"]) != 2500 || num(out["remaining_following"]) != 2200 || num(out["remaining_pages"]) != 11 {
+		t.Fatalf("stopped early: %v", map[string]any{"complete": out["complete"], "following_count": out["following_count"], "remaining_following": out["remaining_following"], "remaining_pages": out["remaining_pages"]})
+	}
+	out = h.ok("find_x_unfollow_candidates", `{"username":"me","max_following":5000,"limit":1000}`)
+	if out["complete"] != true || num(out["following_count"]) != 2500 || out["remaining_following"] != nil || out["remaining_pages"] != nil {
+		t.Fatalf("complete: %v %v %v %v", out["complete"], out["following_count"], out["remaining_following"], out["remaining_pages"])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type Gate struct {
 	Protected map[string]bool
 	Journal   *safety.Journal // nil: no journal
 	Budget    safety.Limiter  // nil: no budget
+	// Now is the server's clock for journal times (nil: the journal's own).
+	Now func() time.Time
 
 	confirm confirmer
 }
@@ -51,6 +54,17 @@ type writeItem struct {
 	// WasFollowing is whether the account followed ID just before an
 	// unfollow; nil when not checked or the check failed.
 	WasFollowing *bool
+	// JobID names the job whose item this write is ("" for a direct call).
+	JobID string
+	// allow, for a job's write, runs under the journal's lock just before
+	// the budget slot and the intent: an error from it stops the write
+	// there, with nothing journaled or sent (the job was paused or
+	// cancelled by another process, or the budget's reserve is reached).
+	allow func() error
+	// fence, for a job's write with shared job state, is the lease the
+	// budget reserve checks in the same script that takes the slot and
+	// marks the item's intent.
+	fence *safety.Fence
 }
 
 // notFollowed reports that the relationship check found ID not followed.
@@ -197,8 +211,86 @@ func budgetError(err error) error {
 	}
 	secs := int((ex.RetryAfter + time.Second - 1) / time.Second)
 	return &ToolError{Code: CodeBudgetExhausted, RetryAfter: secs, Msg: fmt.Sprintf(
-		"this server's unfollow budget of %d per %s is used up, so nothing was sent; the window frees a slot in %d seconds (at %s). Tell the person rather than working around it",
-		ex.Window.Limit, spanName(ex.Window.Span), secs, time.Now().Add(ex.RetryAfter).UTC().Format(time.RFC3339))}
+		"this server's unfollow budget of %d per %s is used up, so nothing was sent; the window frees a slot in %d seconds (at %s). %s",
+		ex.Window.Limit, spanName(ex.Window.Span), secs, time.Now().Add(ex.RetryAfter).UTC().Format(time.RFC3339), budgetAdvice)}
+}
+
+// budgetAdvice ends a budget refusal.
+const budgetAdvice = "Tell the person rather than working around it"
+
+// JobsTool is the tool that sends a long list of unfollows at a pace the
+// budget allows.
+const JobsTool = "start_x_unfollow_job"
+
+// restHint ends a stop by a limit with where to go for the rest of the
+// work: the jobs tool when this server has it, nothing otherwise. It is the
+// one place a stop's advice names another tool.
+func restHint() string {
+	if hasTool(JobsTool) {
+		return "; " + JobsTool + " runs the rest at a safe pace"
+	}
+	return ""
+}
+
+// hasTool reports whether this server has a tool of that name. It is set
+// in init: the tools' handlers use it, and All is made of the tools.
+var hasTool func(name string) bool
+
+func init() {
+	hasTool = func(name string) bool {
+		return slices.ContainsFunc(All(), func(t Tool) bool { return t.Name == name })
+	}
+}
+
+// withWhatIsLeft adds to a stop by a limit (the budget, or the gateway's
+// rate limit) how much of what was asked is left, when at the current
+// limits it would all be done, and where to go for the rest: left of asked
+// unfollows are not done, and spent more have been counted in this call
+// without reaching the budget (a dry run's). Other errors pass unchanged.
+func (g *Gate) withWhatIsLeft(ctx context.Context, c *Call, err error, left, asked, spent int) error {
+	var te *ToolError
+	if !errors.As(err, &te) || (te.Code != CodeBudgetExhausted && te.Code != CodeRateLimited) || left <= 0 {
+		return err
+	}
+	cp := *te
+	if te.Code == CodeBudgetExhausted {
+		cp.Msg = strings.TrimSuffix(strings.TrimSuffix(cp.Msg, budgetAdvice), " ") + " " +
+			g.whatIsLeft(ctx, c, left, asked, spent) + ". " + budgetAdvice + restHint()
+	} else {
+		// The gateway's own limits are not known here: no finishing time.
+		cp.Msg = strings.TrimSuffix(cp.Msg, ".") + fmt.Sprintf(". %d of %d left", left, asked) + restHint()
+	}
+	return &cp
+}
+
+// whatIsLeft says "21 of 50 left; at 50 per 15 minutes and 400 a day, all
+// done around 2026-12-08T19:40Z" from the budget's windows and the times of
+// the unfollows that count in them (safety.FinishAt).
+func (g *Gate) whatIsLeft(ctx context.Context, c *Call, left, asked, spent int) string {
+	s := fmt.Sprintf("%d of %d left", left, asked)
+	if g.Budget == nil {
+		return s
+	}
+	windows := g.Budget.Windows()
+	pace := safety.Pace(windows)
+	lister, ok := g.Budget.(safety.EventLister)
+	if pace == "" || !ok {
+		return s
+	}
+	past, err := lister.Events(ctx, c.Client.KeyFingerprint())
+	if err != nil {
+		return s
+	}
+	now := time.Now()
+	for range spent {
+		past = append(past, now)
+	}
+	done := safety.FinishAt(now, windows, past, left)
+	// Rounded up to the minute: "around" should not promise early.
+	if r := done.Truncate(time.Minute); r.Before(done) {
+		done = r.Add(time.Minute)
+	}
+	return fmt.Sprintf("%s; at %s, all done around %s", s, pace, done.UTC().Format("2006-01-02T15:04Z"))
 }
 
 func spanName(d time.Duration) string {
@@ -373,10 +465,31 @@ func (g *Gate) execute(ctx context.Context, c *Call, kind writeKind, it *writeIt
 // as one step for every process sharing the journal. A refusal is journaled.
 func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, it *writeItem) (safety.Slot, string, error) {
 	var slot safety.Slot
-	var budgetErr error
+	var budgetErr, stopErr error
 	callID := safety.NewCallID()
 	step := func(appendRec func(safety.Record) error) error {
-		if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
+		if it.allow != nil {
+			if stopErr = it.allow(); stopErr != nil {
+				return nil
+			}
+		}
+		if it.fence != nil && !g.DryRun {
+			rb, ok := g.Budget.(*safety.RedisBudget)
+			if !ok {
+				stopErr = safety.ErrFenced // a lease with no shared store: a wiring bug; send nothing
+				return nil
+			}
+			s, err := rb.ReserveFenced(ctx, c.Client.KeyFingerprint(), kind == kindUnfollow, *it.fence)
+			switch {
+			case errors.Is(err, safety.ErrFenced):
+				stopErr = err
+				return nil
+			case err != nil:
+				budgetErr = err
+				return nil
+			}
+			slot = s
+		} else if kind == kindUnfollow && g.Budget != nil && !g.DryRun {
 			s, err := g.Budget.Reserve(ctx, c.Client.KeyFingerprint())
 			if err != nil {
 				budgetErr = err
@@ -405,6 +518,9 @@ func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, i
 	if err != nil {
 		c.Logger.Error("journal write failed; refusing writes", "err", err)
 		return nil, "", journalUnavailable()
+	}
+	if stopErr != nil {
+		return nil, "", stopErr
 	}
 	if budgetErr != nil {
 		return nil, "", g.refuse(c, it, budgetError(budgetErr))
@@ -438,10 +554,14 @@ func unknownNote(kind writeKind) string {
 
 // record builds a journal record for it with the call's gateway and key.
 func (g *Gate) record(c *Call, it *writeItem, callID, phase string) safety.Record {
-	return safety.Record{CallID: callID, Phase: phase, Tool: c.Tool,
+	r := safety.Record{CallID: callID, Phase: phase, Tool: c.Tool,
 		TargetUserID: it.ID, ExpectedUsername: it.Expected, Username: it.Username,
 		Gateway: g.Gateway, KeyFingerprint: c.Client.KeyFingerprint(),
-		DryRun: g.DryRun, WasFollowing: it.WasFollowing}
+		DryRun: g.DryRun, WasFollowing: it.WasFollowing, JobID: it.JobID}
+	if g.Now != nil {
+		r.Time = g.Now().UTC()
+	}
+	return r
 }
 
 // journalIntent writes the intent record; failing that, the write is refused.

@@ -246,7 +246,7 @@ func TestReadOnlyRegistersOnlyReadTools(t *testing.T) {
 			t.Errorf("read-only mode lists %s", tl.Name)
 		}
 	}
-	if len(lt.Tools) != 5 {
+	if len(lt.Tools) != 7 {
 		t.Fatalf("%d tools", len(lt.Tools))
 	}
 	var req mcp.CallToolRequest
@@ -298,8 +298,8 @@ func TestBatchValidation(t *testing.T) {
 		`{"target_user_ids":[]}`:                               "is empty",
 		`{"target_user_ids":["12","12"]}`:                      "twice",
 		`{"target_user_ids":["12","@jack"]}`:                   "target_user_ids[1]",
-		`{"target_user_ids":[12]}`:                             "pass the id as a string",
-		`{"target_user_ids":"12"}`:                             "pass the id as a string",
+		`{"target_user_ids":[12]}`:                             `a list of ids, each in quotes, e.g. ["2244994945","783214"]; it held a JSON number`,
+		`{"target_user_ids":"12"}`:                             "a list of ids, each in quotes",
 		`{"target_user_ids":[` + strings.Join(ids, ",") + `]}`: "more than 50",
 	} {
 		if text := h.fail("unfollow_x_users", args, "invalid_argument"); !strings.Contains(text, want) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,9 @@ func (h *harness) callCtx(ctx context.Context, name, args string) *mcp.CallToolR
 	if strings.Contains(textOf(res), testKey) {
 		h.t.Fatalf("%s: the API key appeared in the result", name)
 	}
+	if esc := htmlEscape.FindString(textOf(res)); esc != "" {
+		h.t.Fatalf("%s: the text holds %s where a person would copy &, < or >: %s", name, esc, textOf(res))
+	}
 	return res
 }
 
@@ -191,6 +195,9 @@ func (h *harness) fail(name, args, code string) string {
 	}
 	return text
 }
+
+// htmlEscape finds what json.Marshal writes for &, < and >.
+var htmlEscape = regexp.MustCompile(`\\u00(26|3[cCeE])`)
 
 func textOf(res *mcp.CallToolResult) string {
 	if res == nil {

@@ -21,6 +21,13 @@ func (BatchUnfollowArgs) JSONSchemaExtend(s *jsonschema.Schema) {
 	}
 }
 
+// JSONSchemaExtend sets the per-item id pattern of a job's list.
+func (StartJobArgs) JSONSchemaExtend(s *jsonschema.Schema) {
+	if p, ok := s.Properties.Get("target_user_ids"); ok && p.Items != nil {
+		p.Items.Pattern = idPattern
+	}
+}
+
 func init() {
 	update := os.Getenv("UPDATE_SCHEMAS") == "true"
 	schemaSource = func(tool, dir string, t reflect.Type) json.RawMessage {

@@ -21,6 +21,10 @@ var all = sync.OnceValue(func() []Tool {
 		listXFollowers(),
 		findXUnfollowCandidates(),
 		linkXAccount(),
+		startXUnfollowJob(),
+		getXUnfollowJobs(),
+		controlXUnfollowJob(),
+		getXUnfollowHistory(),
 	}
 })
 

@@ -54,7 +54,7 @@ func runUnfollow(ctx context.Context, c *Call, in UnfollowArgs) (UnfollowResult,
 	}
 	it := &writeItem{ID: in.TargetUserID, Expected: optionalUsername(in.ExpectedUsername)}
 	if _, err := c.Gate.writeOne(ctx, c, kindUnfollow, it); err != nil {
-		return UnfollowResult{}, err
+		return UnfollowResult{}, c.Gate.withWhatIsLeft(ctx, c, err, 1, 1, 0)
 	}
 	out := UnfollowResult{TargetUserID: in.TargetUserID, Following: false, WasFollowing: it.WasFollowing, Budget: c.Gate.budgetView(ctx, c)}
 	if it.notFollowed() {

@@ -40,7 +40,7 @@ func TestUnfollowRejectsBadArguments(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	cases := []struct{ name, args, want string }{
-		{"json number", `{"target_user_id":2244994945}`, "pass the id as a string"},
+		{"json number", `{"target_user_id":2244994945}`, `must be the id in quotes, e.g. "2244994945", not a JSON number`},
 		{"handle with @", `{"target_user_id":"@TwitterDev"}`, "is a username, not a numeric id"},
 		{"handle without @", `{"target_user_id":"TwitterDev"}`, "is a username, not a numeric id"},
 		{"empty", `{"target_user_id":""}`, "is empty"},
@@ -54,8 +54,8 @@ func TestUnfollowRejectsBadArguments(t *testing.T) {
 		{"missing field", `{}`, `missing required argument "target_user_id"`},
 		{"no arguments", ``, `missing required argument "target_user_id"`},
 		{"null", `{"target_user_id":null}`, "is null"},
-		{"bool", `{"target_user_id":true}`, "pass the id as a string"},
-		{"array", `{"target_user_id":["12"]}`, "pass the id as a string"},
+		{"bool", `{"target_user_id":true}`, "must be the id in quotes"},
+		{"array", `{"target_user_id":["12"]}`, "must be the id in quotes"},
 		{"not an object", `["12"]`, "must be a JSON object"},
 		{"bad expected_username", `{"target_user_id":"12","expected_username":"not a handle!"}`, "expected_username"},
 		{"long expected_username", `{"target_user_id":"12","expected_username":"abcdefghijklmnopq"}`, "15-character limit"},

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 )
@@ -203,6 +202,15 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 		out.Results = append(out.Results, BatchItem{TargetUserID: it.ID, Status: status, Code: te.Code, Message: te.Msg})
 		progress(i + 1)
 		if batchStops[te.Code] || (te.Code == CodeUnavailable && te.RetryAfter > 0) {
+			// What is left of what was asked: this id and the rest.
+			left, spent := len(items)-i, 0
+			if g.DryRun {
+				spent = dryUsed // counted here, never in the budget
+			}
+			if lt, ok := g.withWhatIsLeft(ctx, c, te, left, len(items), spent).(*ToolError); ok {
+				te = lt
+				out.Results[len(out.Results)-1].Message = te.Msg
+			}
 			out.Stopped = te.Error()
 			out.RetryAfterSeconds = te.RetryAfter
 		}
@@ -242,13 +250,9 @@ func progressReporter(ctx context.Context, c *Call, total int) func(done int) {
 	if meta == nil || meta.ProgressToken == nil {
 		return func(int) {}
 	}
-	srv := server.ServerFromContext(ctx)
-	if srv == nil {
-		return func(int) {}
-	}
 	token := meta.ProgressToken
 	return func(done int) {
-		err := srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+		err := notify(ctx, "notifications/progress", map[string]any{
 			"progressToken": token,
 			"progress":      done,
 			"total":         total,

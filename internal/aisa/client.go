@@ -192,6 +192,22 @@ type response struct {
 	requestID string
 }
 
+type checkBeforeResendKey struct{}
+
+// CheckBeforeResend marks ctx so that a write is never sent again after an
+// attempt that may have reached the gateway (a timeout, a cut connection, a
+// 5xx): the caller reads the relationship before anything is resent. Writes
+// are still retried when no attempt can have been applied (a refused
+// connection, a 429). Clean-up jobs send this way.
+func CheckBeforeResend(ctx context.Context) context.Context {
+	return context.WithValue(ctx, checkBeforeResendKey{}, true)
+}
+
+func checkBeforeResend(ctx context.Context) bool {
+	v, _ := ctx.Value(checkBeforeResendKey{}).(bool)
+	return v
+}
+
 // do runs a request with retries and returns the decoded success envelope or
 // an *Error.
 func (c *Client) do(ctx context.Context, r request) (*response, error) {
@@ -237,6 +253,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		last = e
 		if e.Kind == KindCanceled || !r.idempotent || !retryable(e) {
 			return nil, e
+		}
+		if maybeApplied && checkBeforeResend(ctx) {
+			return nil, e // the caller checks the relationship before any resend
 		}
 		if attempt >= c.maxRetries {
 			return nil, e

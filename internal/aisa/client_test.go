@@ -580,3 +580,50 @@ func TestSignIsKeyedAndStable(t *testing.T) {
 		t.Fatal("a client without a key signs")
 	}
 }
+
+// TestCheckBeforeResend: a write that may have reached the gateway (a
+// timeout) is not sent again; one that cannot have (a 429) still is.
+func TestCheckBeforeResend(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	c := newClient(t, g.srv.URL, &waits{}, func(o *Options) { o.Timeout = 50 * time.Millisecond })
+	_, err := c.Unfollow(CheckBeforeResend(context.Background()), "12")
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindTimeout || !e.MaybeApplied || g.calls.Load() != 1 {
+		t.Fatalf("err = %v, calls = %d; want one attempt, maybe applied", err, g.calls.Load())
+	}
+	g2 := newGateway(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			w.WriteHeader(429)
+			return
+		}
+		_, _ = io.WriteString(w, `{"data":{"following":false}}`)
+	})
+	c2 := newClient(t, g2.srv.URL, &waits{})
+	if _, err := c2.Unfollow(CheckBeforeResend(context.Background()), "12"); err != nil || g2.calls.Load() != 2 {
+		t.Fatalf("err = %v, calls = %d; a 429 is retried", err, g2.calls.Load())
+	}
+}
+
+// TestGatewayIsNormal: one gateway spelled several ways is one name in the
+// journal (and so one budget).
+func TestGatewayIsNormal(t *testing.T) {
+	for _, base := range []string{
+		"https://api.aisa.one/apis/v1",
+		"https://api.aisa.one./apis/v1",
+		"https://API.Aisa.One.:443/apis/v1",
+		"https://api.aisa.one:443/apis/v1",
+		"https://api.aisa.one:0443/apis/v1", // what the dialer takes for 443
+		"https://api.aisa.one:/apis/v1",     // an empty port is the default
+	} {
+		c, err := New(Options{BaseURL: base})
+		if err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		if got := c.Gateway(); got != "api.aisa.one" {
+			t.Errorf("%s: gateway %q, want api.aisa.one", base, got)
+		}
+	}
+}

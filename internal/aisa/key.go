@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -50,15 +51,31 @@ func (c *Client) WithKey(key string) *Client {
 	return &cp
 }
 
+// WithFingerprint returns a client that sends c's key but names itself
+// fp in journal records and per-caller state. It exists for the sandbox
+// alone, which checks no key: its undo re-follows, on the sandbox, on behalf
+// of a remote caller whose key it never had, and journals them as that
+// caller's so that they pair with its unfollows. Never use it with a real
+// gateway: records would name a key that did not make the request.
+func (c *Client) WithFingerprint(fp string) *Client {
+	cp := *c
+	cp.fingerprint = fp
+	return &cp
+}
+
 // Gateway names the gateway in journal records: the base URL's host in
-// lower case, without the scheme's default port, every loopback address as
+// lower case, without a trailing dot (api.aisa.one. is the same host fully
+// qualified) and the scheme's default port, every loopback address as
 // localhost, so that one gateway spelled two ways keeps one budget.
 func (c *Client) Gateway() string {
-	host := strings.ToLower(c.base.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(c.base.Hostname()), ".")
 	if IsLoopbackHost(host) {
 		host = "localhost"
 	}
 	port := c.base.Port()
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // 0443 is 443 to the dialer
+	}
 	if port == "" || (c.base.Scheme == "https" && port == "443") || (c.base.Scheme == "http" && port == "80") {
 		if strings.Contains(host, ":") {
 			return "[" + host + "]"

@@ -12,6 +12,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/mcpserver"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
@@ -37,6 +39,10 @@ type IO struct {
 	Stderr  io.Writer
 	Getenv  func(string) string
 	Version string // from -ldflags; empty means "read the build info"
+	// Release is the version in the source tree's VERSION file (embedded
+	// by main): what an unstamped build without VCS information reports,
+	// as Release-devel, rather than a bare "devel".
+	Release string
 }
 
 const usageText = `xfollow-mcp: an MCP server that manages who your X account follows, through the AIsa gateway.
@@ -46,8 +52,14 @@ Usage:
   xfollow-mcp --http 127.0.0.1:8080 [flags] serve MCP over streamable HTTP at /mcp instead
   xfollow-mcp [flags] tools                 print the tool list as JSON
   xfollow-mcp [flags] call TOOL 'JSON'      run one tool call and print its result
-  xfollow-mcp [flags] undo --journal PATH --since 2h
+  xfollow-mcp [flags] undo --journal PATH --since 2h [--dry-run]
                                             re-follow what the journal shows was unfollowed
+                                            (--dry-run lists it and sends nothing)
+  xfollow-mcp [flags] undo --journal PATH --job ID
+                                            start a paced job re-following what a clean-up job unfollowed
+  xfollow-mcp --journal PATH jobs [show|pause|resume|cancel ID]
+                                            list or steer the clean-up jobs in the journal
+  xfollow-mcp --journal PATH worker         run clean-up jobs without serving MCP (an always-on service)
 Environment:
   AISA_API_KEY    your AIsa API key (required outside --sandbox; never a flag)
   AISA_BASE_URL   gateway base URL (default ` + aisa.DefaultBaseURL + `)
@@ -64,7 +76,7 @@ func Run(ctx context.Context, p IO) int {
 	sink := newLogSink(p.Stderr)
 	defer sink.Close()
 	p.Stderr = sink
-	version := resolveVersion(p.Version)
+	version := resolveVersion(p.Version, p.Release)
 	parser := config.NewParser("xfollow-mcp", p.Getenv, p.Stderr)
 	pos, err := parser.Parse(p.Args)
 	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) > 0 && (pos[0] == "help")) {
@@ -101,6 +113,13 @@ func Run(ctx context.Context, p IO) int {
 		level = slog.LevelWarn
 	}
 	logger := slog.New(sink.handler(level))
+	// A key put among the arguments (a host config's args, say) is never
+	// printed back in a usage error: stderr ends up in the host's logs.
+	for i, a := range append([]string{cmd}, pos...) {
+		if looksLikeKey(a) && (cmd != "call" || i != 2) {
+			return usageErr(p, "an AIsa API key was given as an argument (not shown here); the key is read from the environment variable AISA_API_KEY only: take it out of the command line (or the host config's args) and set AISA_API_KEY instead")
+		}
+	}
 	switch cmd {
 	case "", "serve":
 		if len(pos) > 0 {
@@ -114,12 +133,27 @@ func Run(ctx context.Context, p IO) int {
 		if len(pos) < 1 || len(pos) > 2 {
 			return usageErr(p, "call needs a tool name and, optionally, its arguments as one JSON object: call unfollow_x_user '{\"target_user_id\":\"2244994945\"}'")
 		}
+	case "jobs", "worker":
+		if cfg.Journal == "" {
+			return usageErr(p, "%s needs --journal PATH (jobs live in the journal)", cmd)
+		}
+		if cmd == "worker" && len(pos) > 0 {
+			return usageErr(p, "worker takes flags only")
+		}
+		cfg.Confirm = false // nobody to ask at a terminal or in a service
 	case "undo":
 		if len(pos) > 0 {
-			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h")
+			return usageErr(p, "undo takes flags only: undo --journal PATH --since 2h [--dry-run]")
 		}
-		if cfg.Journal == "" || parser.UndoSince() <= 0 {
-			return usageErr(p, "undo needs --journal PATH and --since DURATION (a Go duration such as 2h)")
+		if cfg.Journal != "" && parser.UndoJob() != "" {
+			cfg.Confirm = false
+			break
+		}
+		if cfg.Journal == "" || parser.UndoSince() == 0 {
+			return usageErr(p, "undo needs --journal PATH and --since, how far back to look, such as 2h or 30m")
+		}
+		if parser.UndoSince() < 0 {
+			return usageErr(p, "--since=%s: how far back to look must be positive, such as 2h or 30m", parser.UndoSince())
 		}
 		// Undo reads an existing journal; a mistyped path must not become a
 		// new empty journal and a cheerful "nothing to undo".
@@ -132,6 +166,9 @@ func Run(ctx context.Context, p IO) int {
 	case "version":
 		return usageErr(p, "unknown command \"version\"; did you mean --version?")
 	default:
+		if m := didYouMean(cmd, commands); m != "" {
+			return usageErr(p, "unknown command %q; did you mean %s?", cmd, m)
+		}
 		return usageErr(p, "unknown command %q", cmd)
 	}
 
@@ -152,10 +189,20 @@ func Run(ctx context.Context, p IO) int {
 		}
 		return app.callOnce(ctx, p, pos[0], args)
 	case "undo":
+		if parser.UndoJob() != "" {
+			return app.undoJob(ctx, p, parser.UndoJob())
+		}
 		return app.undo(ctx, p, parser.UndoSince(), parser.UndoKeyFingerprint())
+	case "jobs":
+		return app.jobsCmd(p, pos)
+	case "worker":
+		return app.worker(ctx, p)
 	}
 	return app.serve(ctx, p, logger)
 }
+
+// looksLikeKey reports whether s holds what looks like an AIsa API key.
+func looksLikeKey(s string) bool { return strings.Contains(strings.ToLower(s), "sk-aisa-") }
 
 func usageErr(p IO, format string, a ...any) int {
 	fmt.Fprintf(p.Stderr, "xfollow-mcp: "+format+"\n"+usageHint+"\n", a...)
@@ -174,26 +221,32 @@ func logLevelSet(p *config.Parser, getenv func(string) string) bool {
 
 // resolveVersion is the version stamped at build time (-X main.version) or,
 // for an unstamped build, what the Go toolchain recorded in the binary.
-func resolveVersion(v string) string {
+func resolveVersion(v, release string) string {
 	if v != "" {
 		return v
 	}
 	bi, _ := debug.ReadBuildInfo()
-	return versionFromBuildInfo(bi)
+	return versionFromBuildInfo(bi, release)
 }
 
 // versionFromBuildInfo makes a version from the build information: the
 // module version ("v1.2.3" from go install ...@v1.2.3, a pseudo-version
-// from go build in a clone) or "devel", then the VCS revision when the
-// module version does not already carry it, then "-dirty" when the
-// checkout had uncommitted changes (Go's own "+dirty" is kept as it is).
-func versionFromBuildInfo(bi *debug.BuildInfo) string {
+// from go build in a clone) or "devel" (release-devel when the source's
+// VERSION is known, so that a build with VCS stamping off still says which
+// release it is near), then the VCS revision when the module version does
+// not already carry it, then "-dirty" when the checkout had uncommitted
+// changes (Go's own "+dirty" is kept as it is).
+func versionFromBuildInfo(bi *debug.BuildInfo, release string) string {
+	devel := "devel"
+	if release != "" {
+		devel = release + "-devel"
+	}
 	if bi == nil {
-		return "devel"
+		return devel
 	}
 	v := bi.Main.Version
 	if v == "" || v == "(devel)" {
-		v = "devel"
+		v = devel
 	}
 	var rev string
 	var modified bool
@@ -227,6 +280,8 @@ type app struct {
 	journal *safety.Journal
 	state   *safety.RedisBudget // with --state: the shared budget's store
 	logger  *slog.Logger
+	clk     clock.Clock
+	jobs    *tools.JobDeps // nil without a journal
 }
 
 func (a *app) close() {
@@ -241,9 +296,24 @@ func (a *app) close() {
 	}
 }
 
+// sandboxState is where the sandbox keeps its follow graph between runs:
+// --sandbox-state, or beside the journal; "" keeps it in this process only.
+func sandboxState(cfg config.Config) string {
+	if cfg.SandboxState != "" {
+		return config.ExpandHome(cfg.SandboxState, os.UserHomeDir)
+	}
+	if cfg.Journal != "" {
+		return filepath.Join(filepath.Dir(cfg.Journal), sandbox.StateFileName)
+	}
+	return ""
+}
+
 // build turns the configuration into a server, or says why it cannot.
 func build(cfg config.Config, version string, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, version: version, logger: logger}
+	a := &app{cfg: cfg, version: version, logger: logger, clk: clock.Real}
+	if cfg.ClockScale > 1 {
+		a.clk = scaledClock(cfg, logger)
+	}
 	key, base := cfg.APIKey, cfg.BaseURL
 	if cfg.Sandbox {
 		limit := cfg.SandboxUnfollowLimit
@@ -251,7 +321,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			limit = -1 // off
 		}
 		// --account picks which sandbox account is the linked one.
-		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account})
+		sb, err := sandbox.Start(sandbox.Options{UnfollowLimit: limit, Account: cfg.Account, StatePath: sandboxState(cfg), Now: a.clk.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +343,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Sandbox {
 		gateway = safety.GatewaySandbox
 	}
-	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}, Now: a.clk.Now}
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
@@ -286,32 +356,46 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
-		j, err := safety.OpenJournal(cfg.Journal)
+		j, err := safety.OpenJournalWith(cfg.Journal, safety.JournalOptions{Retention: cfg.JournalRetention})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
 		a.journal = j
 		gate.Journal = j
+		j.OnWarn(logger.Warn)
+		for _, t := range j.Tightened {
+			logger.Warn("the journal was readable by other users; its mode was tightened", "path", t)
+		}
 		if j.TornLine > 0 {
 			logger.Warn("the journal's last line was cut short by a crash; it is kept, skipped, and the next record starts on a new line",
 				"journal", cfg.Journal, "line", j.TornLine)
 		}
 		// Rebuild the budget from the journal, so a restart does not reset
-		// it: every unfollow of this gateway that happened or may have.
-		recs, warnings, err := j.Records()
+		// it: every unfollow of this gateway that happened or may have. Only
+		// the budget's longest window is read, not the whole history.
+		since := time.Now().Add(-24 * time.Hour)
+		var recs []safety.Record
+		err = j.ScanWarn(since, func(r safety.Record) bool { recs = append(recs, r); return true }, func(w safety.Warning) {
+			logger.Warn("journal line skipped", "journal", cfg.Journal, "segment", w.Segment, "line", w.Line, "why", w.Msg)
+		})
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
 		}
-		for _, w := range warnings {
-			logger.Warn("journal line skipped", "journal", cfg.Journal, "line", w.Line, "why", w.Msg)
+		// A test clock (XFOLLOW_CLOCK_SCALE) runs ahead of the wall clock;
+		// a restart must not take it back behind what it journaled.
+		if sc, ok := a.clk.(*clock.Scaled); ok {
+			for _, r := range recs {
+				sc.NotBefore(r.Time)
+			}
+			since = a.clk.Now().Add(-24 * time.Hour)
 		}
 		// A shared store (--state) is the truth for every replica: no
 		// journal is replayed into it, at start or later.
 		if budget != nil {
 			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
-			for fp, times := range tools.BudgetEvents(recs, scope, time.Now().Add(-24*time.Hour)) {
+			for fp, times := range tools.BudgetEvents(recs, scope, since) {
 				if fp == "" {
 					// Written before records named their key: the server's own.
 					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",
@@ -325,7 +409,15 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 			j.OnForeign(tools.ForeignUnfollows(budget, scope, c.KeyFingerprint()))
 		}
 	}
-	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate}
+	a.deps = &tools.Deps{Client: c, Logger: logger, Gate: gate, Following: tools.NewFollowingCache(a.clk.Now)}
+	if cfg.KeyFromRequest {
+		// Keys the gateway has not accepted never reach the journal.
+		a.deps.Keys = tools.NewKeyCheck()
+	}
+	if err := a.setupJobs(c, gate, budget); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
 	logger.Info("xfollow-mcp starting",
 		"version", version,
@@ -343,6 +435,10 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 // serve runs the MCP server on stdio until stdin closes or ctx ends, or over
 // HTTP (--http) until ctx ends.
 func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	// Every serving process advances the jobs of the key it holds; it stops
+	// at an item boundary when serving ends.
+	stopJobs := a.startRunner(ctx)
+	defer stopJobs()
 	if a.cfg.HTTP != "" {
 		return a.serveHTTP(ctx, logger)
 	}
@@ -354,7 +450,17 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	server.WithQueueSize(1000)(stdio)
 	stdin, untune := tuneStdio(p)
 	defer untune()
-	err := stdio.Listen(ctx, stdin, p.Stdout)
+	// Progress before the response, and piped calls that finish
+	// (stdioorder.go); lines over MaxStdioLine dropped as they arrive
+	// (stdioline.go), answered through the same serialised stdout.
+	pending := newPendingCalls()
+	out := &stdioOut{w: p.Stdout, pending: pending}
+	in := newLineLimiter(stdin, MaxStdioLine, func() {
+		logger.Warn("a stdio message over the size limit was dropped and answered with an error", "limit_bytes", MaxStdioLine)
+		_, _ = out.Write(tooLongAnswer)
+	})
+	stdio.SetContextFunc(func(ctx context.Context) context.Context { return tools.WithNotifier(ctx, out.notify) })
+	err := stdio.Listen(ctx, &stdioIn{ctx: ctx, r: in, pending: pending}, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stdio server stopped", "err", err)
 		return 1
@@ -393,17 +499,20 @@ func (a *app) printTools(ctx context.Context, p IO) int {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	out, err := json.MarshalIndent(map[string]any{"tools": res.Tools}, "", "  ")
-	if err != nil {
+	enc := json.NewEncoder(p.Stdout)
+	enc.SetEscapeHTML(false) // descriptions read as written
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"tools": res.Tools}); err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(p.Stdout, string(out))
 	return 0
 }
 
 // callOnce runs one tool call through the in-process server. The structured
-// result goes to stdout (exit 0); an error result's text to stderr (exit 1).
+// result goes to stdout, an error result's text to stderr; the exit code
+// says which, and whether a control or a limit stopped all or part of it
+// (exitcode.go).
 func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if !json.Valid([]byte(args)) {
 		fmt.Fprintf(p.Stderr, "[invalid_argument] the arguments are not valid JSON: pass one JSON object in single quotes, e.g. '{\"target_user_id\":\"2244994945\"}'\n")
@@ -419,22 +528,22 @@ func (a *app) callOnce(ctx context.Context, p IO, name, args string) int {
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "[") {
 			fmt.Fprintln(p.Stderr, err) // a coded refusal, printed like an error result
-			return 1
+			return exitForError(err.Error())
 		}
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
-		return 1
+		return exitError
 	}
 	if res.IsError {
 		fmt.Fprintln(p.Stderr, resultText(res))
-		return 1
+		return exitForError(resultText(res))
 	}
-	out, err := json.Marshal(res.StructuredContent)
+	out, err := tools.MarshalText(res.StructuredContent) // a link's & stays &
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(p.Stdout, string(out))
-	return 0
+	return exitForResult(res)
 }
 
 func (a *app) call(ctx context.Context, c *client.Client, name string, args json.RawMessage) (*mcp.CallToolResult, error) {
@@ -448,6 +557,13 @@ func (a *app) call(ctx context.Context, c *client.Client, name string, args json
 			return nil, errors.New(err.Error()[i:])
 		}
 		if strings.Contains(err.Error(), "not found") {
+			var names []string
+			for _, t := range tools.All() {
+				names = append(names, t.Name)
+			}
+			if m := didYouMean(name, names); m != "" {
+				return nil, fmt.Errorf("no tool named %q here; did you mean %s? (run 'xfollow-mcp tools' to list them)", name, m)
+			}
 			return nil, fmt.Errorf("no tool named %q here (run 'xfollow-mcp tools' to list them)", name)
 		}
 		return nil, err

@@ -63,7 +63,7 @@ func TestToolsListsAllOrReadOnly(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		n    int
-	}{{[]string{"tools"}, 9}, {[]string{"--read-only", "tools"}, 5}} {
+	}{{[]string{"tools"}, 13}, {[]string{"--read-only", "tools"}, 7}} {
 		code, out, errOut := run(t, nil, tc.args...)
 		if code != 0 {
 			t.Fatalf("%v: %d %s", tc.args, code, errOut)
@@ -137,8 +137,8 @@ func TestBadFlagsSayWhichAndWhatIsAccepted(t *testing.T) {
 		args []string
 		line string // the whole first line of stderr
 	}{
-		{nil, []string{"--timeout", "soon"}, "xfollow-mcp: --timeout=soon: not a Go duration such as 20s"},
-		{nil, []string{"--timeout"}, "xfollow-mcp: --timeout: needs a value: a Go duration such as 20s"},
+		{nil, []string{"--timeout", "soon"}, "xfollow-mcp: --timeout=soon: not a length of time such as 20s or 2m"},
+		{nil, []string{"--timeout"}, "xfollow-mcp: --timeout: needs a value: a length of time such as 20s or 2m"},
 		{nil, []string{"--read-only=maybe"}, "xfollow-mcp: --read-only=maybe: not a boolean: use true or false (or leave the value out for true)"},
 		{nil, []string{"--readonly"}, "xfollow-mcp: --readonly: no such flag; did you mean --read-only?"},
 		{nil, []string{"--jornal", "x"}, "xfollow-mcp: --jornal: no such flag; did you mean --journal?"},
@@ -150,8 +150,8 @@ func TestBadFlagsSayWhichAndWhatIsAccepted(t *testing.T) {
 		{nil, []string{"--protect", "12,@jack"}, `xfollow-mcp: --protect=12,@jack: "@jack" is not a numeric X user id (1-19 digits)`},
 		{nil, []string{"frobnicate"}, `xfollow-mcp: unknown command "frobnicate"`},
 		// Environment twins are named as the variable, with its value.
-		{map[string]string{"XFOLLOW_TIMEOUT": "abc"}, nil, "xfollow-mcp: XFOLLOW_TIMEOUT=abc: not a Go duration such as 20s"},
-		{map[string]string{"XFOLLOW_TIMEOUT": "-5s"}, nil, "xfollow-mcp: XFOLLOW_TIMEOUT=-5s: must be a positive Go duration such as 20s"},
+		{map[string]string{"XFOLLOW_TIMEOUT": "abc"}, nil, "xfollow-mcp: XFOLLOW_TIMEOUT=abc: not a length of time such as 20s or 2m"},
+		{map[string]string{"XFOLLOW_TIMEOUT": "-5s"}, nil, "xfollow-mcp: XFOLLOW_TIMEOUT=-5s: must be a length of time above zero, such as 20s or 2m"},
 		{map[string]string{"XFOLLOW_READ_ONLY": "maybe"}, nil, "xfollow-mcp: XFOLLOW_READ_ONLY=maybe: not a boolean: use true, false, 1 or 0"},
 		{map[string]string{"XFOLLOW_WORKERS": "500"}, nil, "xfollow-mcp: XFOLLOW_WORKERS=500: must be a whole number from 1 to 100"},
 		{map[string]string{"XFOLLOW_MAX_UNFOLLOWS_PER_DAY": "lots"}, nil, "xfollow-mcp: XFOLLOW_MAX_UNFOLLOWS_PER_DAY=lots: not a whole number"},
@@ -200,18 +200,35 @@ func TestVersionFromBuildInfo(t *testing.T) {
 			Settings: settings("vcs.revision", "eb44c0ca51f11c15b21045894aa9375e2d78657a", "vcs.modified", "false")},
 			"devel-eb44c0ca51f1"},
 	} {
-		if got := versionFromBuildInfo(tc.bi); got != tc.want {
+		if got := versionFromBuildInfo(tc.bi, ""); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.bi, got, tc.want)
 		}
 	}
-	if got := resolveVersion("1.0.0"); got != "1.0.0" {
+	// A build with VCS stamping off (-buildvcs=false, or a source tarball)
+	// says which release it is near, from the embedded VERSION file.
+	for _, tc := range []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{nil, "0.1.0-devel"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "0.1.0-devel"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"},
+			Settings: settings("vcs.revision", "eb44c0ca51f11c15b21045894aa9375e2d78657a", "vcs.modified", "false")},
+			"0.1.0-devel-eb44c0ca51f1"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+	} {
+		if got := versionFromBuildInfo(tc.bi, "0.1.0"); got != tc.want {
+			t.Errorf("with VERSION 0.1.0, %+v: %q, want %q", tc.bi, got, tc.want)
+		}
+	}
+	if got := resolveVersion("1.0.0", "0.9.0"); got != "1.0.0" {
 		t.Errorf("a stamped version was not used: %q", got)
 	}
 }
 
 func TestCallOfWriteToolOnReadOnlyServerSaysReadOnly(t *testing.T) {
 	code, out, errOut := run(t, nil, "--sandbox", "--read-only", "call", "unfollow_x_user", `{"target_user_id":"12"}`)
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "[read_only] unfollow_x_user changes the X account, and this server runs read-only") {
+	if code != 3 || out != "" || !strings.HasPrefix(errOut, "[read_only] unfollow_x_user changes the X account, and this server runs read-only") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/httpserver"
@@ -20,7 +21,7 @@ func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
 		// With --state, a replica whose store does not answer refuses every
 		// write: /healthz says so, so a balancer can route around it. A
 		// read-only replica writes nothing and needs no store.
-		o.Checks = map[string]func(context.Context) error{"state_store": a.state.Ping}
+		o.Checks = map[string]func(context.Context) error{"state_store": a.stateHealth}
 	}
 	err := httpserver.Serve(ctx, a.server, o)
 	if err != nil {
@@ -28,4 +29,17 @@ func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
 		return 1
 	}
 	return 0
+}
+
+// stateHealth is /healthz's check of the state store: down when a reserve
+// would be refused (the probe runs the reserve's own path), unsafe when the
+// store may evict the budget's keys.
+func (a *app) stateHealth(ctx context.Context) error {
+	if err := a.state.Ping(ctx); err != nil {
+		return err
+	}
+	if risk, _ := a.state.EvictionRisk(ctx); risk != "" {
+		return fmt.Errorf("%w: %s", httpserver.ErrUnsafe, risk)
+	}
+	return nil
 }

@@ -20,16 +20,22 @@ func (a *app) newBudget() (safety.Limiter, *safety.Budget, error) {
 		{Limit: a.cfg.MaxUnfollowsPerDay, Span: 24 * time.Hour},
 	}
 	if a.cfg.State == "" {
-		b := safety.NewBudget(time.Now, windows...)
+		b := safety.NewBudget(a.clk.Now, windows...)
 		return b, b, nil
 	}
 	rb, err := safety.NewRedisBudget(a.cfg.State, a.logger, windows...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--state %s: %v", config.RedactURL(a.cfg.State), err)
 	}
+	rb.SetClockScale(a.clk.Scale())
 	a.state = rb
 	// A failed ping logs the outage once, naming the store without its
 	// password; the pool keeps trying, and the first answer is logged too.
-	_ = rb.Ping(context.Background())
+	// A store that answers is asked its eviction policy now, so that an
+	// unsafe one is said at start (EvictionRisk logs it); /healthz asks
+	// again each time.
+	if rb.Ping(context.Background()) == nil {
+		_, _ = rb.EvictionRisk(context.Background())
+	}
 	return rb, nil, nil
 }

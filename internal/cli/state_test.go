@@ -38,7 +38,7 @@ func TestUnreachableStateStore(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	code, out, errOut = run(t, nil, "--sandbox", "--state", state, "call", "unfollow_x_user", `{"target_user_id":"12"}`)
-	if code != 1 || out != "" || !strings.Contains(errOut, "[state_unavailable] the unfollow budget cannot be checked") || strings.Contains(errOut, "pw-Hq8") {
+	if code != 3 || out != "" || !strings.Contains(errOut, "[state_unavailable] the unfollow budget cannot be checked") || strings.Contains(errOut, "pw-Hq8") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 }

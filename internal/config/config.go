@@ -11,11 +11,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
 )
@@ -27,6 +31,9 @@ const (
 	// EnvHTTPToken is the bearer token every request to --http must carry.
 	// Like the API key it is read from the environment only.
 	EnvHTTPToken = "XFOLLOW_HTTP_TOKEN"
+	// EnvClockScale speeds every clock of the server, for tests: honoured
+	// only with --sandbox or a loopback AISA_BASE_URL.
+	EnvClockScale = "XFOLLOW_CLOCK_SCALE"
 )
 
 // Config is the whole configuration.
@@ -44,15 +51,28 @@ type Config struct {
 	Protect              []string
 	ProtectFile          string
 	Journal              string
+	JournalRetention     time.Duration
 	MaxUnfollowsPer15m   int
 	MaxUnfollowsPerDay   int
 	State                string // "" or a redis:// URL shared by replicas; it may hold a password: show RedactURL(State)
 	SandboxUnfollowLimit int
+	SandboxState         string // the sandbox's state file; "" for the default (beside the journal)
 	Workers              int
 	// Account is the handle (without @) of the X account linked to the key;
 	// with it, unfollows check the relationship first.
-	Account   string
+	Account string
+	// JobMaxPer15m and JobMaxPerDay are the clean-up jobs' ceilings.
+	JobMaxPer15m int
+	JobMaxPerDay int
+	// ClockScale (XFOLLOW_CLOCK_SCALE, 1 when unset) speeds every clock.
+	ClockScale float64
+	clockRaw   string
+	// Secret is XFOLLOW_SECRET (environment only), nil when unset: with it
+	// the many-callers mode keeps each job's key sealed with the job.
+	Secret    *secret.Ring
+	secretRaw string
 	undoSince time.Duration
+	undoJob   string
 	undoKey   string
 
 	// Remote mode (--http). HTTPToken is never a flag.
@@ -74,12 +94,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("confirm", c.Confirm),
 		slog.Int("protected_ids", len(c.Protect)),
 		slog.String("journal", c.Journal),
+		slog.Duration("journal_retention", c.JournalRetention),
 		slog.String("account", c.Account),
 		slog.Int("max_unfollows_per_15m", c.MaxUnfollowsPer15m),
 		slog.Int("max_unfollows_per_day", c.MaxUnfollowsPerDay),
 		slog.String("state", RedactURL(c.State)),
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
+		slog.Bool("secret_set", c.Secret != nil),
 		slog.Bool("key_from_request", c.KeyFromRequest),
 	)
 }
@@ -93,20 +115,24 @@ type Flag struct {
 // Flags lists every flag in the order usage shows them.
 var Flags = []Flag{
 	{"sandbox", "XFOLLOW_SANDBOX", "false", "serve against the built-in simulated gateway (no key, no network)"},
-	{"timeout", "XFOLLOW_TIMEOUT", "20s", "per-attempt timeout for gateway calls (Go duration)"},
+	{"timeout", "XFOLLOW_TIMEOUT", "20s", "per-attempt timeout for gateway calls, such as 20s or 2m"},
 	{"log-level", "XFOLLOW_LOG_LEVEL", "info", "log level on stderr: debug, info, warn, error"},
 	{"read-only", "XFOLLOW_READ_ONLY", "false", "register only the read-only tools"},
 	{"dry-run", "XFOLLOW_DRY_RUN", "false", "write tools run every check but send no write to the gateway"},
 	{"protect", "XFOLLOW_PROTECT", "", "comma-separated numeric X ids that must never be unfollowed"},
 	{"protect-file", "XFOLLOW_PROTECT_FILE", "", "file of protected ids, one a line, # comments"},
-	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600)"},
+	{"journal", "XFOLLOW_JOURNAL", "", "append a JSON Lines record of every write to this file (mode 0600); sealed segments and the checkpoint live in FILE.d"},
+	{"journal-retention", "XFOLLOW_JOURNAL_RETENTION", "9600h", "delete journal segments whose records are all older than this (Go duration; 9600h is 400 days; 0 keeps everything); never what the budget or a running job still needs"},
 	{"max-unfollows-per-15m", "XFOLLOW_MAX_UNFOLLOWS_PER_15M", "50", "unfollows allowed in any 15 minutes; 0 means no limit"},
 	{"max-unfollows-per-day", "XFOLLOW_MAX_UNFOLLOWS_PER_DAY", "400", "unfollows allowed in any 24 hours; 0 means no limit"},
 	{"state", "XFOLLOW_STATE", "", "where the unfollow budget lives: empty for this process (rebuilt from the journal), or redis://[user:password@]host:port/db (rediss:// for TLS) shared by every replica"},
+	{"job-max-per-15m", "XFOLLOW_JOB_MAX_PER_15M", "25", "clean-up jobs send at most this many unfollows in any 15 minutes (1-50; also kept under 90% of the budget)"},
+	{"job-max-per-day", "XFOLLOW_JOB_MAX_PER_DAY", "300", "clean-up jobs send at most this many unfollows in any 24 hours (1-500; also kept under 90% of the budget)"},
 	{"confirm", "XFOLLOW_CONFIRM", "false", "ask the person (MCP elicitation) before every write"},
 	{"account", "XFOLLOW_ACCOUNT", "", "handle of the X account linked to the key; unfollows then check the account follows the target first, so undo never re-follows what was not followed"},
 	{"workers", "XFOLLOW_WORKERS", "64", "tool calls served at once over stdio (1-100)"},
 	{"sandbox-unfollow-limit", "XFOLLOW_SANDBOX_UNFOLLOW_LIMIT", "50", "the simulated gateway's unfollows per 15 minutes; 0 turns it off (with --sandbox)"},
+	{"sandbox-state", "XFOLLOW_SANDBOX_STATE", "", "with --sandbox: file that keeps the simulated follow graph between runs (default: xfollow-sandbox-state.jsonl beside --journal; none without a journal)"},
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
@@ -137,6 +163,8 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
+	c.clockRaw = getenv(EnvClockScale)
+	c.secretRaw = getenv(secret.Env)
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -166,7 +194,7 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	durVar := func(dst *time.Duration, name string) {
 		v, err := time.ParseDuration(env(name, defaultOf(name)))
 		if err != nil {
-			p.envErrs = append(p.envErrs, p.envError(name, "not a Go duration such as 20s"))
+			p.envErrs = append(p.envErrs, p.envError(name, "not a length of time such as 20s or 2m"))
 			v, _ = time.ParseDuration(defaultOf(name)) // report the variable once, not its effect too
 		}
 		p.fs.DurationVar(dst, name, v, usage(name))
@@ -179,18 +207,23 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&p.protect, "protect", env("protect", ""), usage("protect"))
 	p.fs.StringVar(&c.ProtectFile, "protect-file", env("protect-file", ""), usage("protect-file"))
 	p.fs.StringVar(&c.Journal, "journal", env("journal", ""), usage("journal"))
+	durVar(&c.JournalRetention, "journal-retention")
 	intVar(&c.MaxUnfollowsPer15m, "max-unfollows-per-15m")
 	intVar(&c.MaxUnfollowsPerDay, "max-unfollows-per-day")
 	p.fs.StringVar(&c.State, "state", env("state", ""), usage("state"))
+	intVar(&c.JobMaxPer15m, "job-max-per-15m")
+	intVar(&c.JobMaxPerDay, "job-max-per-day")
 	boolVar(&c.Confirm, "confirm")
 	p.fs.StringVar(&c.Account, "account", env("account", ""), usage("account"))
 	intVar(&c.Workers, "workers")
 	intVar(&c.SandboxUnfollowLimit, "sandbox-unfollow-limit")
+	p.fs.StringVar(&c.SandboxState, "sandbox-state", env("sandbox-state", ""), usage("sandbox-state"))
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
-	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed in this past window (Go duration, e.g. 2h)")
+	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed this far back, such as 2h or 30m")
+	p.fs.StringVar(&c.undoJob, "job", "", "undo: follow again what this clean-up job unfollowed, as a paced follow job")
 	p.fs.StringVar(&c.undoKey, "key-fingerprint", "", "undo: replay the records of this key fingerprint (16 hex characters) instead of AISA_API_KEY's")
 	return p
 }
@@ -245,7 +278,10 @@ func (p *Parser) Config() (Config, error) {
 		errs = append(errs, p.valueError("log-level", "not a log level: use debug, info, warn or error"))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, p.valueError("timeout", "must be a positive Go duration such as 20s"))
+		errs = append(errs, p.valueError("timeout", "must be a length of time above zero, such as 20s or 2m"))
+	}
+	if c.JournalRetention != 0 && c.JournalRetention < 24*time.Hour {
+		errs = append(errs, p.valueError("journal-retention", "must be 0 (keep everything) or at least 24h, the budget's window"))
 	}
 	if c.MaxUnfollowsPer15m < 0 {
 		errs = append(errs, p.valueError("max-unfollows-per-15m", "must be 0 (no limit) or more"))
@@ -260,6 +296,29 @@ func (p *Parser) Config() (Config, error) {
 		// windows, and the limited replicas would let their whole budget
 		// through on top of its unfollows.
 		errs = append(errs, p.stateError("keeps the unfollow budget shared, but both --max-unfollows-per-15m and --max-unfollows-per-day are 0 (no limit): set a limit (the same on every replica), or leave --state out"))
+	}
+	if c.JobMaxPer15m < 1 || c.JobMaxPer15m > 50 {
+		errs = append(errs, p.valueError("job-max-per-15m", "must be a whole number from 1 to 50 (X allows 50 unfollows per 15 minutes)"))
+	}
+	if c.JobMaxPerDay < 1 || c.JobMaxPerDay > 500 {
+		errs = append(errs, p.valueError("job-max-per-day", "must be a whole number from 1 to 500 (X allows 500 unfollows a day per app)"))
+	}
+	if ring, err := secret.Parse(c.secretRaw); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Secret = ring
+	}
+	c.ClockScale = 1
+	if strings.TrimSpace(c.clockRaw) != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(c.clockRaw), 64)
+		switch {
+		case err != nil || f < 1 || f > 100000:
+			errs = append(errs, fmt.Errorf("%s=%q: not a number from 1 to 100000", EnvClockScale, c.clockRaw))
+		case !c.Sandbox && !loopbackBase(c.BaseURL):
+			errs = append(errs, fmt.Errorf("%s is set, but it speeds every clock of the server (budget windows, job pacing) and is honoured only with --sandbox or a loopback AISA_BASE_URL: unset it", EnvClockScale))
+		default:
+			c.ClockScale = f
+		}
 	}
 	if c.Workers < 1 || c.Workers > 100 {
 		errs = append(errs, p.valueError("workers", "must be a whole number from 1 to 100"))
@@ -293,6 +352,23 @@ func (p *Parser) Config() (Config, error) {
 
 // UndoSince is the --since window for the undo subcommand.
 func (p *Parser) UndoSince() time.Duration { return p.cfg.undoSince }
+
+// UndoJob is the --job of the undo subcommand.
+func (p *Parser) UndoJob() string { return p.cfg.undoJob }
+
+// loopbackBase reports whether a gateway base URL is on this machine.
+func loopbackBase(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
 
 // UndoKeyFingerprint is the --key-fingerprint of the undo subcommand.
 func (p *Parser) UndoKeyFingerprint() string { return p.cfg.undoKey }

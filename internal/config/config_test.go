@@ -118,3 +118,35 @@ func TestLogValueRedactsKey(t *testing.T) {
 		t.Fatalf("log = %s", buf.String())
 	}
 }
+
+// TestClockScaleOnlyOnTheSandboxOrLoopback: XFOLLOW_CLOCK_SCALE is honoured
+// with --sandbox or a loopback gateway, and stops the start anywhere else or
+// out of range; XFOLLOW_SECRET too short stops it without quoting it; the
+// job paces keep to X's limits.
+func TestClockScaleOnlyOnTheSandboxOrLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		env   map[string]string
+		args  []string
+		scale float64
+		bad   string
+	}{
+		{map[string]string{"XFOLLOW_CLOCK_SCALE": "500"}, []string{"--sandbox"}, 500, ""},
+		{map[string]string{"XFOLLOW_CLOCK_SCALE": "500", "AISA_BASE_URL": "http://127.0.0.1:9/apis/v1"}, nil, 500, ""},
+		{map[string]string{"XFOLLOW_CLOCK_SCALE": "500", "AISA_BASE_URL": "https://api.aisa.one/apis/v1"}, nil, 0, "XFOLLOW_CLOCK_SCALE"},
+		{map[string]string{"XFOLLOW_CLOCK_SCALE": "500"}, nil, 0, "XFOLLOW_CLOCK_SCALE"},
+		{map[string]string{"XFOLLOW_CLOCK_SCALE": "200000"}, []string{"--sandbox"}, 0, "XFOLLOW_CLOCK_SCALE"},
+		{map[string]string{"XFOLLOW_SECRET": "too-short-secret-value"}, []string{"--sandbox"}, 0, "XFOLLOW_SECRET"},
+		{nil, []string{"--sandbox", "--job-max-per-15m", "51"}, 0, "job-max-per-15m"},
+		{nil, []string{"--sandbox", "--job-max-per-day", "501"}, 0, "job-max-per-day"},
+	} {
+		cfg, _, err := parse(t, tc.env, tc.args...)
+		switch {
+		case tc.bad == "" && (err != nil || cfg.ClockScale != tc.scale):
+			t.Errorf("%v %v: scale %v, %v", tc.env, tc.args, cfg.ClockScale, err)
+		case tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)):
+			t.Errorf("%v %v: err %v, want one naming %s", tc.env, tc.args, err, tc.bad)
+		case err != nil && strings.Contains(err.Error(), "too-short-secret-value"):
+			t.Errorf("the secret was quoted: %v", err)
+		}
+	}
+}

@@ -122,7 +122,7 @@ func (p *Parser) accepts(name string) string {
 	}
 	switch g.Get().(type) {
 	case time.Duration:
-		return "a Go duration such as 20s"
+		return "a length of time such as 20s or 2m"
 	case int, int64, uint, uint64:
 		if d := defaultOf(name); d != "" {
 			return "a whole number such as " + d

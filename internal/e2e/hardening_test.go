@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 )
@@ -371,7 +372,7 @@ func TestSandboxJournalIsNotReplayedForReal(t *testing.T) {
 		}
 	}
 	code, out, _ := runCmd(t, gw, "undo", "--journal", journal, "--since", "1h")
-	if code != 0 || !strings.Contains(out, "nothing to undo") || len(gw.Requests()) != 0 {
+	if code != 3 || !strings.Contains(out, "nothing to undo") || !strings.Contains(out, "gateway sandbox (2 unfollows): add --sandbox") || len(gw.Requests()) != 0 {
 		t.Fatalf("undo against the real gateway replayed sandbox records: exit %d\n%s\n%d requests", code, out, len(gw.Requests()))
 	}
 	code, out, errOut := runCmd(t, gw, "--journal", journal, "--max-unfollows-per-15m", "1", "call", "unfollow_x_user", `{"target_user_id":"12"}`)
@@ -405,7 +406,7 @@ func TestUndoIsTruthfulWithAnAccount(t *testing.T) {
 		t.Fatalf("%d writes; the not-followed account must not be sent", len(gw.Writes()))
 	}
 	code, stdout, errOut := runCmd(t, gw, "undo", "--journal", journal, "--since", "1h")
-	if code != 0 || strings.Contains(stdout, "1500000000000000001") || !strings.Contains(stdout, "refollowed 12\n") ||
+	if code != 0 || strings.Contains(stdout, "1500000000000000001") || !strings.Contains(stdout, "refollowed 12 (@jack)\n") ||
 		!strings.Contains(stdout, "refollowed 783214 [unverified") || !strings.Contains(stdout, "2 of 2 re-follows succeeded (1 unverified") {
 		t.Fatalf("undo exit %d\n%s\n%s", code, stdout, errOut)
 	}
@@ -484,5 +485,40 @@ func TestSignalsEndEveryModePromptly(t *testing.T) {
 	atts := safety.Attempts(recs)
 	if len(atts) != 1 || atts[0].Outcome != safety.OutcomeUnknown {
 		t.Fatalf("serve journal: %+v", atts)
+	}
+}
+
+// TestSandboxUndoOfRemoteCallers: a --sandbox --key-from-request server's
+// unfollows are journaled under each caller's key; the sandbox's undo says
+// which keys have unfollows to undo and how, and with --key-fingerprint it
+// re-follows them on the sandbox (which checks no key), journaled as that
+// caller's, so a second undo finds nothing.
+func TestSandboxUndoOfRemoteCallers(t *testing.T) {
+	t.Parallel()
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	key := callerKey(77)
+	s := startHTTP(t, nil, serverOpts{noKey: true, args: []string{"--sandbox", "--key-from-request", "--journal", journal}}, key)
+	p := s.connect(t, key, "", nil)
+	p.ok("unfollow_x_user", id("12"))
+	p.ok("unfollow_x_user", id("783214"))
+	s.stop()
+	fp := aisa.KeyFingerprint(key)
+
+	code, out, errOut := runCmd(t, nil, "--sandbox", "undo", "--journal", journal, "--since", "1h")
+	if code != 3 || !strings.Contains(out, "nothing to undo") || !strings.Contains(out, fp+" (2 unfollows)") || !strings.Contains(out, "--key-fingerprint "+fp) {
+		t.Fatalf("sandbox undo without a fingerprint: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, nil, "--sandbox", "undo", "--journal", journal, "--since", "1h", "--key-fingerprint", fp)
+	if code != 0 || !strings.Contains(out, "refollowed 12") || !strings.Contains(out, "refollowed 783214") || !strings.Contains(out, "2 of 2 re-follows succeeded") {
+		t.Fatalf("sandbox undo of a remote caller: %d\n%s\n%s", code, out, errOut)
+	}
+	for _, r := range journalRecords(t, journal) {
+		if r.KeyFingerprint != fp {
+			t.Fatalf("a record of the undo names fingerprint %q, not the caller's", r.KeyFingerprint)
+		}
+	}
+	code, out, _ = runCmd(t, nil, "--sandbox", "undo", "--journal", journal, "--since", "1h", "--key-fingerprint", fp)
+	if code != 0 || !strings.Contains(out, "nothing to undo") {
+		t.Fatalf("a second undo: %d\n%s", code, out)
 	}
 }

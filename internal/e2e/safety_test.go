@@ -50,7 +50,7 @@ func TestReadOnlyOverStdio(t *testing.T) {
 				t.Errorf("%q: read-only lists %s", protocol, tl.Name)
 			}
 		}
-		if len(lt.Tools) != 5 {
+		if len(lt.Tools) != 7 {
 			t.Fatalf("%q: %d tools", protocol, len(lt.Tools))
 		}
 		for _, name := range []string{"unfollow_x_user", "unfollow_x_users", "follow_x_user", "link_x_account"} {

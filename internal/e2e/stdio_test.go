@@ -19,7 +19,8 @@ var protocols = []struct{ name, pin, want string }{
 var allTools = []string{
 	"unfollow_x_user", "unfollow_x_users", "follow_x_user", "get_x_user",
 	"check_x_follow_relationship", "list_x_following", "list_x_followers", "link_x_account",
-	"find_x_unfollow_candidates",
+	"find_x_unfollow_candidates", "start_x_unfollow_job", "get_x_unfollow_jobs", "control_x_unfollow_job",
+	"get_x_unfollow_history",
 }
 
 // TestEveryToolOverStdio: handshake, tools/list, and a successful call of
@@ -122,6 +123,22 @@ func exerciseEveryTool(t *testing.T, p *proc, gw *gateway, wantProtocol string) 
 	lk := p.ok("link_x_account", map[string]any{})
 	if !strings.HasPrefix(lk["auth_url"].(string), "https://twitter.com/i/oauth2/authorize?") || !strings.Contains(lk["next_step"].(string), "10 minutes") {
 		t.Fatalf("link = %v", lk)
+	}
+	// The job tools: with a journal, an id followed just now is follow
+	// churn, and the history holds the writes above; without one, they say
+	// why there are no jobs.
+	if res := p.call("get_x_unfollow_jobs", map[string]any{}); res.IsError {
+		if !strings.HasPrefix(text(res), "[jobs_unavailable]") {
+			t.Fatalf("get_x_unfollow_jobs: %s", text(res))
+		}
+		p.fail("get_x_unfollow_history", map[string]any{}, "jobs_unavailable")
+	} else {
+		p.fail("start_x_unfollow_job", map[string]any{"username": "xfollow_sandbox", "target_user_ids": []string{"1500000000000000001"}}, "nothing_to_do")
+		p.fail("control_x_unfollow_job", map[string]any{"job_id": "job_" + strings.Repeat("0", 32), "action": "pause"}, "job_not_found")
+		h := p.ok("get_x_unfollow_history", map[string]any{"limit": 3})
+		if e, _ := h["entries"].([]any); len(e) != 3 {
+			t.Fatalf("history = %v", h)
+		}
 	}
 	p.fail("unfollow_x_user", id("@TwitterDev"), "invalid_argument")
 	p.fail("unfollow_x_user", map[string]any{"target_user_id": 2244994945}, "invalid_argument")

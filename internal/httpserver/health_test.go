@@ -3,6 +3,7 @@ package httpserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,5 +65,43 @@ func TestHealthReportsItsChecks(t *testing.T) {
 	down.Store(false)
 	if code, _ := get(); code != 200 {
 		t.Fatalf("back up: %d", code)
+	}
+}
+
+// TestHealthSaysUnsafe: a check that answers ErrUnsafe is named unsafe with
+// 200 (serving goes on), and a check that is down still makes it 503.
+func TestHealthSaysUnsafe(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var down atomic.Bool
+	checks := map[string]func(context.Context) error{
+		"state_store": func(context.Context) error {
+			return fmt.Errorf("%w: maxmemory-policy allkeys-lru", ErrUnsafe)
+		},
+		"other": func(context.Context) error {
+			if down.Load() {
+				return errors.New("down")
+			}
+			return nil
+		},
+	}
+	srv := httptest.NewServer(f.handler(Options{Token: testToken, Checks: checks}))
+	defer srv.Close()
+	get := func() (int, string) {
+		t.Helper()
+		res, err := http.Get(srv.URL + HealthPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, body := get(); code != 200 || body != `{"status":"unsafe","checks":{"other":"up","state_store":"unsafe"}}` {
+		t.Fatalf("unsafe: %d %s", code, body)
+	}
+	down.Store(true)
+	if code, body := get(); code != 503 || body != `{"status":"unavailable","checks":{"other":"down","state_store":"unsafe"}}` {
+		t.Fatalf("unsafe and down: %d %s", code, body)
 	}
 }

@@ -68,8 +68,10 @@ type Options struct {
 	Logger         *slog.Logger
 	// Checks are what /healthz asks besides the server being up, by name
 	// (the state store, with --state): each within HealthCheckTimeout; one
-	// that fails makes /healthz answer 503 naming it down. Only names and
-	// up or down are shown, never an error's text.
+	// that fails makes /healthz answer 503 naming it down, and one that
+	// returns ErrUnsafe (it works, but not safely) is named unsafe, with
+	// status "unsafe" and 200. Only names and up, down or unsafe are shown,
+	// never an error's text.
 	Checks map[string]func(context.Context) error
 
 	// Tests shorten these (zero means the constants above) and learn the
@@ -114,7 +116,13 @@ func New(s *server.MCPServer, o Options) *Handler {
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			// The key was checked and moved out of the headers by ServeHTTP.
 			if key, ok := r.Context().Value(callerKeyCtx{}).(string); ok {
-				return tools.WithCallerKey(ctx, key)
+				ctx = tools.WithCallerKey(ctx, key)
+				// The peer, not a header a client may write: new keys are
+				// counted per client address (tools.KeyCheck).
+				if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+					ctx = tools.WithCallerAddr(ctx, host)
+				}
+				return ctx
 			}
 			return ctx
 		}),
@@ -126,6 +134,11 @@ func New(s *server.MCPServer, o Options) *Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// ErrUnsafe is what a check returns (wrapped) when what it checks answers
+// but is set up so that a safety control may silently fail: a state store
+// that may evict the budget's keys.
+var ErrUnsafe = errors.New("unsafe")
 
 // HealthCheckTimeout bounds all of /healthz's checks together: probes
 // expect a prompt answer, and a store that takes longer is as good as down.
@@ -144,14 +157,25 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 		Status string            `json:"status"`
 		Checks map[string]string `json:"checks"`
 	}{Status: "ok", Checks: map[string]string{}}
+	unsafe := false
 	for name, check := range h.o.Checks {
 		body.Checks[name] = "up"
-		if err := check(ctx); err != nil {
+		err := check(ctx)
+		switch {
+		case errors.Is(err, ErrUnsafe):
+			body.Checks[name] = "unsafe"
+			unsafe = true
+		case err != nil:
 			body.Checks[name] = "down"
 			body.Status = "unavailable"
 		}
 	}
-	if body.Status != "ok" {
+	if unsafe && body.Status == "ok" {
+		// Serving goes on (writes do), so the answer stays 200: the body
+		// says what is wrong, and the log said how to fix it.
+		body.Status = "unsafe"
+	}
+	if body.Status == "unavailable" {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(body)
@@ -238,7 +262,14 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 // returns false it has answered 401.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if h.o.Token == "" && !h.o.KeyFromRequest {
-		return "", true // loopback only, enforced at start
+		// Loopback only, enforced at start. A proxy on this machine also
+		// connects from loopback, on behalf of whoever reached it: a request
+		// that says it was forwarded is not this machine's own.
+		if name := forwardedBy(r); name != "" {
+			h.unauthorized(w, r, false, "this request came through a proxy (it carries "+name+"), and a server without a token serves only its own machine: set XFOLLOW_HTTP_TOKEN on the server and send Authorization: Bearer TOKEN through the proxy")
+			return "", false
+		}
+		return "", true
 	}
 	bearer, present := bearerToken(r)
 	switch {
@@ -264,6 +295,28 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return "", true
 	}
+}
+
+// proxyHeaders are the headers a proxy adds to say on whose behalf it
+// forwards a request (RFC 7239 and the de facto ones, RFC 9110's Via, and
+// the client address that tunnels and CDNs pass on). Any X-Forwarded-*
+// header counts too: a proxy may send only X-Forwarded-Proto or -Host.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-IP", "Via",
+	"Cf-Connecting-Ip", "True-Client-Ip", "X-Client-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip"}
+
+// forwardedBy names the first proxy header r carries, or "".
+func forwardedBy(r *http.Request) string {
+	for _, name := range proxyHeaders {
+		if len(r.Header.Values(name)) > 0 { // canonicalises: X-Real-Ip
+			return name
+		}
+	}
+	for name := range r.Header { // keys are canonical: X-Forwarded-Proto
+		if strings.HasPrefix(name, "X-Forwarded-") {
+			return name
+		}
+	}
+	return ""
 }
 
 // bearerToken reads "Authorization: Bearer X". present is false when there

@@ -32,7 +32,7 @@ const bundleKey = "sk-aisa-BUNDLE-TEST-not-a-real-key"
 // environment (plus XFOLLOW_SANDBOX=true, so no real key is needed), and
 // completes initialize and tools/list over stdio with the official Go SDK.
 //
-// It needs Node and the pinned npm packages (npm install). Without them it
+// It needs Node and the pinned npm packages (npm ci). Without them it
 // skips, except in CI (CI=true), where it fails.
 func TestBundleStartsAsTheManifestSays(t *testing.T) {
 	needs := func(what string) {
@@ -50,7 +50,7 @@ func TestBundleStartsAsTheManifestSays(t *testing.T) {
 		needs("bash is not on PATH (scripts/build-mcpb.sh needs it)")
 	}
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "@anthropic-ai", "mcpb", "package.json")); err != nil {
-		needs("the pinned npm packages are not installed; run npm install in the repository root")
+		needs("the pinned npm packages are not installed; run npm ci in the repository root")
 	}
 	version := releaseVersion(t)
 

@@ -71,7 +71,7 @@ func TestReadmeAgreesOnRemotes(t *testing.T) {
 
 // scripts/build-mcpb.sh and README name one Node version for the bundle
 // build, at least what the packer (@anthropic-ai/mcpb and what it brings)
-// declares; and the script's `npm install` succeeds with npm's engine-strict
+// declares; and the script's `npm ci` succeeds with npm's engine-strict
 // on even though it also installs the MCP Inspector (node >=22.19), which the
 // build does not use. The install is run as a dry run from the lockfile in a
 // scratch folder, so it leaves node_modules alone.
@@ -139,9 +139,9 @@ func TestBundleBuildNeedsOnlyTheNodeItClaims(t *testing.T) {
 		}
 	}
 
-	line := regexp.MustCompile(`(?m)^\s*(npm install[^\n]*)$`).FindSubmatch(script)
+	line := regexp.MustCompile(`(?m)^\s*(npm ci[^\n]*)$`).FindSubmatch(script)
 	if line == nil {
-		t.Fatal("build-mcpb.sh runs no npm install")
+		t.Fatal("build-mcpb.sh runs no npm ci")
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -184,6 +184,64 @@ func TestManifestSaysWhatRunsUndo(t *testing.T) {
 	for _, want := range []string{"release binary", "bundled one", "AISA_API_KEY"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("long_description tells bundle users to run xfollow-mcp undo but does not mention %q", want)
+		}
+	}
+}
+
+// The Quick start builds the binary and puts it on PATH before any later
+// section runs a bare `xfollow-mcp` outside an install recipe: a newcomer
+// following the README line by line has it.
+func TestQuickStartBuildsTheBinaryTheReadmeRuns(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	qs := strings.Index(readme, "## Quick start")
+	if qs < 0 {
+		t.Fatal("README has no Quick start")
+	}
+	block := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(readme[qs:])
+	if block == nil {
+		t.Fatal("the Quick start has no sh block")
+	}
+	if !regexp.MustCompile(`(?m)^go build -o xfollow-mcp \. && export PATH="\$PWD:\$PATH"`).MatchString(block[1]) {
+		t.Fatalf("the Quick start does not build xfollow-mcp and put it on PATH:\n%s", block[1])
+	}
+	try := strings.Index(readme, "### Try it without a host")
+	if try < 0 || !strings.Contains(readme[try:try+400], "\nxfollow-mcp --sandbox ") {
+		t.Fatal("Try it without a host no longer runs xfollow-mcp as this test expects; check that what it runs is built first")
+	}
+}
+
+// scripts/build-mcpb.sh says what it does before each slow step (npm ci,
+// each go build, mcpb validate, mcpb pack), so a terminal never sits
+// silent for a minute.
+func TestBundleBuildSaysWhatItDoes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "scripts", "build-mcpb.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, slow := range []string{"npm ci ", "go build ", `"$mcpb" validate`, `"$mcpb" pack`} {
+		found := false
+		for i, l := range lines {
+			if !strings.Contains(l, slow) || strings.HasPrefix(strings.TrimSpace(l), "#") || strings.Contains(l, "step ") {
+				continue
+			}
+			found = true
+			said := false
+			for j := max(0, i-3); j < i; j++ {
+				if strings.HasPrefix(strings.TrimSpace(lines[j]), "step ") {
+					said = true
+				}
+			}
+			if !said {
+				t.Errorf("line %d runs %s without a step line before it", i+1, slow)
+			}
+		}
+		if !found {
+			t.Errorf("build-mcpb.sh no longer runs %s; update this test", slow)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package safety
 
 import (
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -69,6 +72,47 @@ type Scope struct {
 	Legacy bool
 }
 
+// NormalGateway is a journal record's gateway in the form compared: lower
+// case, without a trailing dot on the host and without :443 or :80. Records
+// are written that way (aisa.Client.Gateway), but older ones may keep a
+// trailing dot or capitals from the base URL; they name the same gateway,
+// so they spend the same budget and stay within undo's reach.
+func NormalGateway(g string) string {
+	if normal(g) {
+		return g // as written by this version: no copy, no parse
+	}
+	g = strings.ToLower(g)
+	host, port, err := net.SplitHostPort(g)
+	if err != nil {
+		return strings.TrimSuffix(g, ".") // no port
+	}
+	host = strings.TrimSuffix(host, ".")
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // 0443 is 443 to the dialer
+	}
+	if port == "443" || port == "80" || port == "" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// normal reports whether g is already in NormalGateway's form without a
+// port: lower case, no trailing dot, no colon.
+func normal(g string) bool {
+	if strings.HasSuffix(g, ".") {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		if c := g[i]; c == ':' || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
 // IsLegacy reports whether the attempt's records predate the gateway and
 // key fields.
 func (a Attempt) IsLegacy() bool { return a.Gateway == "" && a.KeyFingerprint == "" }
@@ -77,7 +121,7 @@ func (s Scope) has(a Attempt) bool {
 	if a.IsLegacy() {
 		return s.Legacy
 	}
-	if a.Gateway != s.Gateway {
+	if NormalGateway(a.Gateway) != NormalGateway(s.Gateway) {
 		return false
 	}
 	return s.KeyFingerprint == "" || a.KeyFingerprint == s.KeyFingerprint

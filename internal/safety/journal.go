@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -69,31 +70,79 @@ type Record struct {
 	Following        *bool     `json:"following,omitempty"`
 	Line             int       `json:"line,omitempty"`   // repair records: the torn line
 	JobID            string    `json:"job_id,omitempty"` // the job whose item this write is; "" for a direct call
+	// Job is the payload of a job's own records (phases "job" and
+	// "job_control", package jobs); readers of writes skip those phases.
+	Job json.RawMessage `json:"job,omitempty"`
 }
 
-// Journal appends records to a JSON Lines file, syncing each to disk before
-// returning. It is safe for concurrent use.
+// Journal appends records to a journal (see the package doc for its
+// layout), syncing each to disk before returning. It is safe for concurrent
+// use, and several processes may share one journal.
 type Journal struct {
 	mu   sync.Mutex
-	f    *os.File
-	path string
+	path string // the active segment
+	dir  string // path + ".d": sealed segments, checkpoint, pins, lock
+	opts JournalOptions
 	now  func() time.Time
-	// failed is set after a write error: the journal then refuses every
-	// later record, so that no write goes unrecorded (fail closed).
+
+	lock *os.File // dir/lock: every process sharing the journal appends under it
+	f    *os.File // the active segment, opened for appending
+	// active is what this process has read of the active segment: the
+	// records it wrote and the ones other processes wrote, all of which it
+	// has seen. Everything beyond active.Size that ends in a newline was
+	// appended by other processes since; a tail without one is a fragment.
+	active segMeta
+	sealed []segMeta // oldest first
+	// ckptSize is active.Size as the checkpoint on disk has it (-1: the
+	// checkpoint does not cover the active segment).
+	ckptSize int64
+
+	// failed is set after an error: the journal then refuses every record,
+	// so that no write goes unrecorded (fail closed). A failed write (a full
+	// disk) is retried by the next Exclusive, which first closes off what
+	// the write left; a failed sync is final.
 	failed error
+	final  bool
+
 	// TornLine is the line number of a last line that a crash left
 	// incomplete, found and closed off when the journal was opened; 0 if none.
 	TornLine int
+	// Tightened names the journal's files and folder that other users could
+	// read, whose mode was tightened when the journal was opened.
+	Tightened []string
 
-	// offset is how much of the file this process has seen: read, or
-	// written itself. What lies beyond it was appended by other processes
-	// sharing the journal (one server per host window, say).
-	offset int64
-	// onForeign receives those records, read under the file lock before
-	// every append, so that state rebuilt from the journal (the budget)
-	// keeps up with the other processes.
 	onForeign func([]Record)
+	onWarn    func(msg string, args ...any)
+	warned    map[string]bool
+
+	// Test hooks: crash is called at the named points of rotation,
+	// checkpointing and retention; write replaces f.Write.
+	crash func(point string)
+	write func(f *os.File, b []byte) (int, error)
 }
+
+// JournalOptions tunes a journal. OpenJournal uses DefaultJournalOptions.
+type JournalOptions struct {
+	// Retention is how long sealed segments are kept: a segment whose every
+	// record is older than Retention, and older than every pin and the
+	// budget's 24 hours, is deleted. 0 keeps everything.
+	Retention time.Duration
+	// RotateSize seals the active segment once it is this large (0: 64 MiB).
+	// The active segment is also sealed at the first append of a new day (UTC).
+	RotateSize int64
+	// CheckpointEvery rewrites the checkpoint once this many bytes were
+	// appended after it (0: 1 MiB). Start reads at most about this much of
+	// the active segment beyond what the checkpoint covers.
+	CheckpointEvery int64
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// DefaultRetention is --journal-retention's default: 400 days.
+const DefaultRetention = 400 * 24 * time.Hour
+
+// DefaultJournalOptions are the options OpenJournal uses.
+func DefaultJournalOptions() JournalOptions { return JournalOptions{Retention: DefaultRetention} }
 
 // openRegular opens path with flag, refusing anything but a regular file
 // before it can block (a FIFO with no peer) or read for ever (a device).
@@ -132,80 +181,147 @@ func fileKind(m os.FileMode) string {
 	return "not a plain file"
 }
 
-// OpenJournal opens path for appending, creating it with mode 0600. Only a
-// regular file is accepted. If a crash left the last line without its
-// newline, the line is closed off and a repair record names it, so the next
-// record starts on a line of its own; TornLine tells the caller, who reports
-// it once.
+// OpenJournal opens the journal at path with DefaultJournalOptions.
 func OpenJournal(path string) (*Journal, error) {
-	f, err := openRegular(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			// The file is created on first use; its folder is not.
+	return OpenJournalWith(path, DefaultJournalOptions())
+}
+
+// OpenJournalWith opens the journal whose active segment is path (a regular
+// file, created with mode 0600) and whose other parts live in path+".d"
+// (created with mode 0700). A single-file journal of an older version is
+// the active segment as it is, and is sealed like any other when it is due.
+// If a crash left the last line without its newline, the line is closed off
+// and a repair record names it, so the next record starts on a line of its
+// own; TornLine tells the caller, who reports it once. Files or the folder
+// that group or others could read are tightened (Tightened names them).
+func OpenJournalWith(path string, o JournalOptions) (*Journal, error) {
+	if o.RotateSize <= 0 {
+		o.RotateSize = 64 << 20
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = 1 << 20
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	path = followLinks(path)
+	j := &Journal{path: path, dir: path + ".d", opts: o, now: now, ckptSize: -1, warned: map[string]bool{}}
+	// Refuse what is not a regular file before anything is created beside it.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("journal %s is not a regular file (%s); give the path of a plain file", path, fileKind(st.Mode()))
+	}
+	if err := os.Mkdir(j.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, fs.ErrNotExist) {
+			// The journal is created on first use; its folder is not.
 			return nil, fmt.Errorf("journal %s cannot be opened for appending: %v; create the folder %s first", path, causeOf(err), filepath.Dir(path))
 		}
-		return nil, fmt.Errorf("journal %s cannot be opened for appending: %v", path, causeOf(err))
+		return nil, fmt.Errorf("journal %s: its segment folder %s cannot be created: %v", path, j.dir, causeOf(err))
 	}
-	j := &Journal{f: f, path: path, now: time.Now}
-	if err := lockFile(f); err != nil {
-		f.Close()
+	if st, err := os.Stat(j.dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("journal %s: %s must be the journal's segment folder, but it is not a folder; move it away", path, j.dir)
+	}
+	j.tighten(j.dir, 0o700)
+	lock, err := openRegular(filepath.Join(j.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s cannot be opened: %v", path, causeOf(err))
+	}
+	j.lock = lock
+	if err := lockFile(lock); err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("journal %s cannot be locked: %v", path, causeOf(err))
 	}
-	defer unlockFile(f)
-	torn, err := tornLastLine(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal %s cannot be read: %v", path, causeOf(err))
+	defer unlockFile(lock)
+	if err := j.load(); err != nil {
+		j.closeFiles()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("journal %s cannot be opened for appending: %v; create the folder %s first", path, causeOf(err), filepath.Dir(path))
+		}
+		return nil, fmt.Errorf("journal %s cannot be opened: %v", path, causeOf(err))
 	}
-	if torn > 0 {
-		j.TornLine = torn
-		rec, _ := json.Marshal(Record{Time: j.now().UTC(), Phase: PhaseRepair, Line: torn})
-		if _, err := f.Write(append(append([]byte{'\n'}, rec...), '\n')); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("journal %s: cannot close off its torn last line: %v", path, causeOf(err))
+	j.tighten(path, 0o600)
+	for _, name := range []string{"lock", "checkpoint.json", "pins.json"} {
+		j.tighten(filepath.Join(j.dir, name), 0o600)
+	}
+	_ = lockFile(j.f)
+	defer func() { unlockFile(j.f) }()
+	line, err := j.repair()
+	if err != nil {
+		j.closeFiles()
+		return nil, fmt.Errorf("journal %s: cannot close off its torn last line: %v", path, causeOf(err))
+	}
+	j.TornLine = line
+	if j.rotateDue() {
+		if err := j.rotate(); err != nil {
+			j.closeFiles()
+			return nil, fmt.Errorf("journal %s: cannot seal its active segment: %v", path, causeOf(err))
 		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("journal %s: sync failed: %v", path, causeOf(err))
-		}
+	} else {
+		j.maybeCheckpoint(true)
 	}
 	return j, nil
 }
 
-// tornLastLine returns the number of the last line when it has no newline
-// (0 when the file is empty or ends with one).
-func tornLastLine(f *os.File) (int, error) {
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
-		return 0, err
+// followLinks returns the file a journal path names through symbolic links
+// (a dotfile linked to a file kept elsewhere), even one not created yet. A
+// seal renames the active segment: renaming the link itself would move the
+// link into the segment folder, where a link is not read as a segment, and
+// put a plain file in its place.
+func followLinks(path string) string {
+	for range 40 {
+		st, err := os.Lstat(path)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			return path
+		}
+		to, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(path), to)
+		}
+		path = to
 	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
-		return 0, err
-	}
-	if last[0] == '\n' {
-		return 0, nil
-	}
-	n, err := countLines(io.NewSectionReader(f, 0, st.Size()))
-	if err != nil {
-		return 0, err
-	}
-	return n + 1, nil
+	return path
 }
 
-func countLines(r io.Reader) (int, error) {
-	buf := make([]byte, 64<<10)
-	n := 0
-	for {
-		k, err := r.Read(buf)
-		n += bytes.Count(buf[:k], []byte{'\n'})
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
+// tighten takes group and other permissions off path, noting it.
+func (j *Journal) tighten(path string, mode os.FileMode) {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return
 	}
+	if err := os.Chmod(path, mode); err == nil {
+		j.Tightened = append(j.Tightened, fmt.Sprintf("%s (was %04o, now %04o)", path, st.Mode().Perm(), mode))
+	}
+}
+
+func (j *Journal) closeFiles() {
+	if j.f != nil {
+		_ = j.f.Close()
+	}
+	if j.lock != nil {
+		_ = j.lock.Close()
+	}
+}
+
+// lockAll takes the journal's lock. The active segment is locked too, so
+// that a server of an older version, which locks only its journal file,
+// never appends between another's catch-up and append.
+func (j *Journal) lockAll() error {
+	if err := lockFile(j.lock); err != nil {
+		return err
+	}
+	if err := lockFile(j.f); err != nil {
+		unlockFile(j.lock)
+		return err
+	}
+	return nil
+}
+
+func (j *Journal) unlockAll() {
+	unlockFile(j.f)
+	unlockFile(j.lock)
 }
 
 // NewCallID returns a fresh id that ties an intent to its outcome.
@@ -215,74 +331,237 @@ func NewCallID() string {
 	return hex.EncodeToString(b)
 }
 
-// Records reads the whole journal, as ReadJournal does, and marks it seen:
-// later appends by other processes reach OnForeign instead.
-func (j *Journal) Records() ([]Record, []Warning, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := lockFile(j.f); err != nil {
-		return nil, nil, err
-	}
-	defer unlockFile(j.f)
-	st, err := j.f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	recs, warnings, err := ReadJournal(io.NewSectionReader(j.f, 0, st.Size()))
-	if err == nil {
-		j.offset = st.Size()
-	}
-	return recs, warnings, err
-}
-
-// Scan calls fn with every record whose time is at or after since, in
-// journal order, until fn returns false. It reads what every process sharing
-// the journal has appended. Callers that need only recent history (budget
-// windows, undo --since, history, jobs) use it instead of Records, so that
-// the journal's layout can keep old history out of their way.
-func (j *Journal) Scan(since time.Time, fn func(Record) bool) error {
-	recs, _, err := j.Records()
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if r.Time.Before(since) {
-			continue
-		}
-		if !fn(r) {
-			return nil
-		}
-	}
-	return nil
-}
-
 // OnForeign sets the function that receives records other processes
-// appended, each batch once, before this process appends.
+// appended, each batch once, before this process appends or scans.
 func (j *Journal) OnForeign(fn func([]Record)) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.onForeign = fn
 }
 
-// catchUp hands what other processes appended since this one last looked to
-// onForeign. The caller holds j.mu and the file lock.
-func (j *Journal) catchUp() error {
-	st, err := j.f.Stat()
+// OnWarn sets the function that reports, once each, what the journal
+// repaired or could not do in the background (a fragment closed off before
+// an append, a checkpoint or retention that failed). The caller logs it.
+func (j *Journal) OnWarn(fn func(msg string, args ...any)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.onWarn = fn
+}
+
+func (j *Journal) warn(key, msg string, args ...any) {
+	if j.warned[key] {
+		return
+	}
+	j.warned[key] = true
+	if j.onWarn != nil {
+		j.onWarn(msg, args...)
+	}
+}
+
+// Records reads the whole journal, every segment, and marks it seen: later
+// appends by other processes reach OnForeign instead. It reads all history:
+// callers that need only recent records use Scan.
+func (j *Journal) Records() ([]Record, []Warning, error) {
+	var recs []Record
+	var warnings []Warning
+	err := j.ScanWarn(time.Time{}, func(r Record) bool { recs = append(recs, r); return true },
+		func(w Warning) { warnings = append(warnings, w) })
+	return recs, warnings, err
+}
+
+// Scan calls fn with every record whose time is at or after since, in
+// journal order, until fn returns false. It reads what every process sharing
+// the journal has appended, and only the segments (and, within a segment,
+// the blocks) that can hold such records. Records other processes appended
+// since this one last looked reach OnForeign first, as before an append, so
+// a caller that rebuilds state from Scan and then follows OnForeign sees
+// every record exactly once. fn runs without the journal's locks: it may
+// append.
+func (j *Journal) Scan(since time.Time, fn func(Record) bool) error {
+	return j.ScanWarn(since, fn, nil)
+}
+
+// ScanWarn is Scan that also reports the skipped lines it meets (warn may
+// be nil).
+func (j *Journal) ScanWarn(since time.Time, fn func(Record) bool, warn func(Warning)) error {
+	parts, err := j.snapshot(since)
 	if err != nil {
 		return err
 	}
-	if st.Size() <= j.offset {
+	defer func() {
+		for _, p := range parts {
+			_ = p.f.Close()
+		}
+	}()
+	for _, p := range parts {
+		stop, err := readSection(p.f, p.from, p.to, p.line, p.name, since, fn, warn)
+		if err != nil {
+			return fmt.Errorf("journal %s: %s: %v", j.path, p.name, causeOf(err))
+		}
+		if stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// part is a piece of one segment that a scan reads.
+type part struct {
+	f        *os.File
+	name     string
+	from, to int64
+	line     int // lines before from
+}
+
+// snapshot catches up and opens, under the lock, every segment that may
+// hold records at or after since.
+func (j *Journal) snapshot(since time.Time) ([]part, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.lockAll(); err != nil {
+		return nil, fmt.Errorf("journal %s: lock failed: %v", j.path, causeOf(err))
+	}
+	defer j.unlockAll()
+	if err := j.catchUp(); err != nil {
+		return nil, fmt.Errorf("journal %s: read failed: %v", j.path, causeOf(err))
+	}
+	var parts []part
+	add := func(path string, m *segMeta) error {
+		from, line := m.seek(since)
+		if from >= m.Size {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			for _, p := range parts {
+				_ = p.f.Close()
+			}
+			return err
+		}
+		parts = append(parts, part{f: f, name: filepath.Base(path), from: from, to: m.Size, line: line})
 		return nil
 	}
-	recs, _, err := ReadJournal(io.NewSectionReader(j.f, j.offset, st.Size()-j.offset))
+	for i := range j.sealed {
+		m := &j.sealed[i]
+		if !since.IsZero() && m.Last.Before(since) {
+			continue
+		}
+		if err := add(segPath(j.dir, m.Seq), m); err != nil {
+			return nil, fmt.Errorf("journal %s: %v", j.path, causeOf(err))
+		}
+	}
+	if err := add(j.path, &j.active); err != nil {
+		return nil, fmt.Errorf("journal %s: %v", j.path, causeOf(err))
+	}
+	return parts, nil
+}
+
+// catchUp hands what other processes appended since this one last looked to
+// onForeign, following the active segment through rotations by others. The
+// caller holds j.mu and the lock.
+func (j *Journal) catchUp() error {
+	fst, err := j.f.Stat()
 	if err != nil {
 		return err
 	}
-	j.offset = st.Size()
+	st, err := os.Stat(j.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var recs []Record
+	collect := func(r Record) bool { recs = append(recs, r); return true }
+	if err == nil && os.SameFile(st, fst) {
+		if fst.Size() > j.active.Size {
+			if err := indexSection(j.f, &j.active, fst.Size(), collect); err != nil {
+				return err
+			}
+		}
+	} else {
+		// Another process sealed the segment this one was appending to (and
+		// perhaps more after it). Read it to its end, then what was sealed
+		// after it, then the new active segment.
+		if err := indexSection(j.f, &j.active, fst.Size(), collect); err != nil {
+			return err
+		}
+		old := j.active.Seq
+		if err := j.load(); err != nil {
+			return err
+		}
+		if err := lockFile(j.f); err != nil {
+			return err
+		}
+		for _, m := range j.sealed {
+			if m.Seq <= old {
+				continue
+			}
+			f, err := os.Open(segPath(j.dir, m.Seq))
+			if err != nil {
+				return err
+			}
+			_, err = readSection(f, 0, m.Size, 0, "", time.Time{}, collect, nil)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := readSection(j.f, 0, j.active.Size, 0, "", time.Time{}, collect, nil); err != nil {
+			return err
+		}
+	}
 	if j.onForeign != nil && len(recs) > 0 {
 		j.onForeign(recs)
 	}
 	return nil
+}
+
+// repair closes off a fragment at the end of the active segment (a record
+// cut short by a crash or a full disk, whoever wrote it) with a newline and
+// a repair record naming its line, so that the next record starts on a line
+// of its own. It returns the fragment's line number, or 0 if there was none.
+// The caller holds the lock and has caught up.
+func (j *Journal) repair() (int, error) {
+	st, err := j.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case st.Size() == j.active.Size:
+		return 0, nil
+	case st.Size() < j.active.Size:
+		return 0, fmt.Errorf("the active segment is shorter (%d bytes) than already read (%d bytes): it was truncated from outside", st.Size(), j.active.Size)
+	}
+	frag := st.Size() - j.active.Size
+	line := j.active.Lines + 1
+	rec, _ := json.Marshal(Record{Time: j.now().UTC(), Phase: PhaseRepair, Line: line})
+	buf := append(append([]byte{'\n'}, rec...), '\n')
+	if err := j.writeLine(st.Size(), buf); err != nil {
+		return 0, err
+	}
+	if err := j.f.Sync(); err != nil {
+		return 0, err
+	}
+	j.active.add(j.active.Size, frag+1, time.Time{})
+	j.active.add(j.active.Size, int64(len(rec)+1), j.now().UTC())
+	return line, nil
+}
+
+// writeLine appends b to the active segment, which is size bytes long. A
+// write that fails part way (a full disk) is cut back off, so that it
+// leaves no fragment; if even that fails, the next append closes off what
+// is left. The caller holds the lock: nobody else writes meanwhile.
+func (j *Journal) writeLine(size int64, b []byte) error {
+	var err error
+	if j.write != nil {
+		_, err = j.write(j.f, b)
+	} else {
+		_, err = j.f.Write(b)
+	}
+	if err != nil {
+		if st, serr := j.f.Stat(); serr == nil && st.Size() > size {
+			_ = j.f.Truncate(size)
+		}
+	}
+	return err
 }
 
 // Append writes r as one line and syncs it. The time is set if zero.
@@ -291,29 +570,49 @@ func (j *Journal) Append(r Record) error {
 }
 
 // Exclusive runs fn with the journal to itself across processes: other
-// processes' new records have reached OnForeign first, and nobody else
-// appends until fn returns. fn appends with appendRec. A budget slot taken
-// and its intent written inside one Exclusive are atomic for every process
-// sharing the journal.
+// processes' new records have reached OnForeign first, any fragment at the
+// journal's end is closed off, and nobody else appends until fn returns. fn
+// appends with appendRec. A budget slot taken and its intent written inside
+// one Exclusive are atomic for every process sharing the journal.
 func (j *Journal) Exclusive(fn func(appendRec func(Record) error) error) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.failed != nil {
+	if j.failed != nil && j.final {
 		return j.failed
 	}
-	if err := lockFile(j.f); err != nil {
-		j.failed = fmt.Errorf("journal %s: lock failed: %v", j.path, causeOf(err))
-		return j.failed
+	if err := j.lockAll(); err != nil {
+		return j.fail(fmt.Errorf("journal %s: lock failed: %v", j.path, causeOf(err)), false)
 	}
-	defer unlockFile(j.f)
+	defer j.unlockAll()
 	if err := j.catchUp(); err != nil {
-		j.failed = fmt.Errorf("journal %s: read failed: %v", j.path, causeOf(err))
-		return j.failed
+		return j.fail(fmt.Errorf("journal %s: read failed: %v", j.path, causeOf(err)), false)
 	}
-	return fn(j.appendLocked)
+	line, err := j.repair()
+	if err != nil {
+		return j.fail(fmt.Errorf("journal %s: cannot close off the cut-short line at its end: %v", j.path, causeOf(err)), false)
+	}
+	if line > 0 {
+		j.warn(fmt.Sprintf("repair %d %d", j.active.Seq, line),
+			"a journal line was cut short (a crash or a full disk); it is kept, skipped, and the next record starts on a new line",
+			"journal", j.path, "segment", j.active.Seq, "line", line)
+	}
+	j.failed = nil // what a failed write left is closed off: records may follow
+	if j.rotateDue() {
+		if err := j.rotate(); err != nil {
+			return j.fail(fmt.Errorf("journal %s: cannot seal its active segment: %v", j.path, causeOf(err)), false)
+		}
+	}
+	err = fn(j.appendLocked)
+	j.maybeCheckpoint(false)
+	return err
 }
 
-// appendLocked writes one record; the caller holds j.mu and the file lock.
+func (j *Journal) fail(err error, final bool) error {
+	j.failed, j.final = err, final
+	return err
+}
+
+// appendLocked writes one record; the caller holds j.mu and the lock.
 func (j *Journal) appendLocked(r Record) error {
 	if j.failed != nil {
 		return j.failed
@@ -326,32 +625,46 @@ func (j *Journal) appendLocked(r Record) error {
 		return err
 	}
 	line = append(line, '\n')
-	if _, err := j.f.Write(line); err != nil {
-		j.failed = fmt.Errorf("journal %s: write failed: %v", j.path, causeOf(err))
-		return j.failed
+	if err := j.writeLine(j.active.Size, line); err != nil {
+		return j.fail(fmt.Errorf("journal %s: write failed: %v", j.path, causeOf(err)), false)
 	}
-	j.offset += int64(len(line))
 	if err := j.f.Sync(); err != nil {
-		j.failed = fmt.Errorf("journal %s: sync failed: %v", j.path, causeOf(err))
-		return j.failed
+		// After a failed fsync the kernel may have dropped the data: what
+		// the file holds is no longer known. Final.
+		return j.fail(fmt.Errorf("journal %s: sync failed: %v", j.path, causeOf(err)), true)
 	}
+	j.active.add(j.active.Size, int64(len(line)), r.Time)
 	return nil
 }
 
-// Close closes the file.
+// Close writes a last checkpoint and closes the journal.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.f.Close()
+	if j.failed == nil && j.lockAll() == nil {
+		if err := j.catchUp(); err == nil {
+			j.maybeCheckpoint(true)
+		}
+		j.unlockAll()
+	}
+	err := j.f.Close()
+	_ = j.lock.Close()
+	return err
 }
 
 // Warning is a journal line that was skipped.
 type Warning struct {
-	Line int
-	Msg  string
+	Segment string // the sealed segment's file name; "" for the active segment or a single stream
+	Line    int
+	Msg     string
 }
 
-func (w Warning) String() string { return fmt.Sprintf("journal line %d %s", w.Line, w.Msg) }
+func (w Warning) String() string {
+	if w.Segment != "" {
+		return fmt.Sprintf("journal segment %s line %d %s", w.Segment, w.Line, w.Msg)
+	}
+	return fmt.Sprintf("journal line %d %s", w.Line, w.Msg)
+}
 
 // ReadJournal parses a journal. A line that is not a record is skipped with
 // a warning naming it, never an error: the journal must stay readable
@@ -391,16 +704,6 @@ func ReadJournal(r io.Reader) (recs []Record, warnings []Warning, err error) {
 		}
 	}
 	return recs, warnings, nil
-}
-
-// ReadJournalFile parses the journal at path, which must be a regular file.
-func ReadJournalFile(path string) ([]Record, []Warning, error) {
-	f, err := openRegular(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	return ReadJournal(f)
 }
 
 // causeOf drops the *PathError wrapper (whose text repeats the path).

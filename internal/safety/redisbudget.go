@@ -62,14 +62,18 @@ local key = KEYS[1]
 local mode = ARGV[1]
 local n = tonumber(ARGV[2])
 local retention = tonumber(ARGV[4])
-if mode == 'probe' then
-  -- A health check: the store must take the script's writes.
-  redis.call('ZADD', key, now, ARGV[3])
-  redis.call('ZREM', key, ARGV[3])
-  return {1, now}
-end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - retention)
-if mode == 'reserve' then
+-- probe (the health check) takes exactly the reserve path, on a key of its
+-- own with n = 0, and takes its event out again at the end.
+--
+-- Redis refuses a script's write that may grow memory when the store was
+-- over maxmemory as the script began (with noeviction), unless the script
+-- already wrote something: so the ZADD comes before any other write, and
+-- old events are trimmed at the end. Under maxmemory every reserve and
+-- every probe is then refused alike, whatever a key holds; trimming first
+-- let a reserve through on a key with old events while the probe, on its
+-- empty key, was refused.
+local reserving = mode == 'reserve' or mode == 'probe'
+if reserving then
   -- The retry of a reserve whose reply was lost: the event is already in.
   local at = redis.call('ZSCORE', key, ARGV[3])
   if at then return {1, tonumber(at)} end
@@ -100,17 +104,22 @@ for i = 5, #ARGV, 2 do
     end
   end
 end
+local result = {1, now}
 if worst > 0 then
-  return {0, worst, worstwait}
-end
-if mode == 'remaining' then
-  return counts
-end
-if mode == 'reserve' then
+  result = {0, worst, worstwait}
+elseif mode == 'remaining' then
+  result = counts
+elseif reserving then
   redis.call('ZADD', key, now, ARGV[3])
   redis.call('PEXPIRE', key, retention)
+  if mode == 'probe' then
+    redis.call('ZREM', key, ARGV[3])
+  end
 end
-return {1, now}
+-- Events older than the longest window count nowhere (every window counts
+-- from its own cut): dropping them is housekeeping.
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - retention)
+return result
 `
 
 // RedisBudget is the shared Limiter: every window of every fingerprint is
@@ -124,6 +133,28 @@ type RedisBudget struct {
 	where     string // the URL without its password, for logs
 	logger    *slog.Logger
 	down      atomic.Bool
+
+	configDenied atomic.Bool            // CONFIG GET was refused (said once)
+	evictionRisk atomic.Pointer[string] // what EvictionRisk last found, to log changes once
+	// clockScale (XFOLLOW_CLOCK_SCALE, tests only) shortens every window
+	// on the store's clock by its factor; 0 or 1 is real time.
+	clockScale float64
+}
+
+// SetClockScale makes the windows pass scale times faster on the store's
+// clock, as every other clock of a server under XFOLLOW_CLOCK_SCALE does.
+func (b *RedisBudget) SetClockScale(scale float64) { b.clockScale = scale }
+
+func (b *RedisBudget) scale() float64 {
+	if b.clockScale > 1 {
+		return b.clockScale
+	}
+	return 1
+}
+
+// ms is a span on the store's clock, in milliseconds.
+func (b *RedisBudget) ms(d time.Duration) int64 {
+	return max(int64(float64(d.Milliseconds())/b.scale()), 1)
 }
 
 // ParseStateURL checks a redis:// or rediss:// URL. Its errors never repeat
@@ -236,12 +267,69 @@ func (b *RedisBudget) Where() string { return b.where }
 func (b *RedisBudget) Windows() []Window { return b.windows }
 
 // Ping reports whether the store answers the way a write needs it to: it
-// runs the budget script, adding and removing a probe event, so a store
-// that answers PING but refuses the script's writes (a read-only replica
-// after a failover, a user without EVALSHA) is down too.
+// runs the budget script along the very path a reserve takes (on a health
+// key of its own, adding and then removing a probe event), so a store that
+// answers PING but refuses a reserve (a read-only replica after a failover,
+// a user without EVALSHA, maxmemory reached) is down, and one that takes a
+// reserve is up.
 func (b *RedisBudget) Ping(ctx context.Context) error {
 	_, err := b.run(ctx, "healthz", "probe", 0, "healthz-probe")
 	return err
+}
+
+// ErrEvictionUnknown says the store would not tell its eviction policy
+// (CONFIG GET refused, as managed stores and ACL users often do).
+var ErrEvictionUnknown = errors.New("the state store's eviction policy cannot be read")
+
+// EvictionRisk returns, when the store may evict the budget's keys, a
+// sentence saying so and how to fix it; "" when it may not. Evicting a
+// budget key silently refills that caller's budget. Only noeviction is safe,
+// or no memory limit at all: the allkeys-* policies evict any key, and the
+// volatile-* ones any key with an expiry, which every budget key has. Where
+// CONFIG GET is refused it returns ErrEvictionUnknown, says so once in the
+// log, and does not ask again. A policy turning unsafe is logged as a
+// warning once, and turning safe again once.
+func (b *RedisBudget) EvictionRisk(ctx context.Context) (string, error) {
+	if b.configDenied.Load() {
+		return "", ErrEvictionUnknown
+	}
+	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	vals, err := b.rdb.ConfigGet(opCtx, "maxmemory*").Result()
+	if err != nil {
+		if ctx.Err() == nil && isRedisRefusal(err) {
+			b.configDenied.Store(true)
+			b.logger.Warn("the state store does not let this server read its eviction policy (CONFIG GET refused), so this server cannot tell whether Redis may evict the budget's keys, which would silently refill that caller's unfollow budget; make sure its maxmemory-policy is noeviction, or that it has no maxmemory",
+				"state", b.where)
+			return "", ErrEvictionUnknown
+		}
+		return "", b.fail(ctx, err)
+	}
+	policy, limit := vals["maxmemory-policy"], vals["maxmemory"]
+	risk := ""
+	switch {
+	case policy == "":
+		return "", ErrEvictionUnknown
+	case policy == "noeviction" || limit == "0":
+	default:
+		risk = fmt.Sprintf("the state store's maxmemory-policy is %s with maxmemory %s, so Redis may evict the budget's keys (each has an expiry), which silently refills unfollow budgets; set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf)", policy, limit)
+	}
+	if old := b.evictionRisk.Swap(&risk); old == nil || *old != risk {
+		switch {
+		case risk != "":
+			b.logger.Warn(risk, "state", b.where)
+		case old != nil:
+			b.logger.Info("the state store's eviction policy is safe again: it no longer evicts the budget's keys", "state", b.where, "maxmemory_policy", policy)
+		}
+	}
+	return risk, nil
+}
+
+// isRedisRefusal tells an error the store answered (NOPERM, an unknown or
+// renamed command) from a failure to reach it.
+func isRedisRefusal(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 func (b *RedisBudget) limited() bool {
@@ -256,9 +344,9 @@ func (b *RedisBudget) limited() bool {
 // run runs the script for fp and returns its reply as integers.
 func (b *RedisBudget) run(ctx context.Context, fp, mode string, n int, member string) ([]int64, error) {
 	args := make([]any, 0, 4+2*len(b.windows))
-	args = append(args, mode, n, member, b.retention.Milliseconds())
+	args = append(args, mode, n, member, b.ms(b.retention))
 	for _, w := range b.windows {
-		args = append(args, w.Limit, w.Span.Milliseconds())
+		args = append(args, w.Limit, b.ms(w.Span))
 	}
 	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
@@ -299,7 +387,7 @@ func (b *RedisBudget) exhausted(reply []int64) error {
 	if i < 0 || i >= len(b.windows) {
 		return fmt.Errorf("%w: the script named window %d of %d", ErrStateUnavailable, i+1, len(b.windows))
 	}
-	wait := time.Duration(reply[2]) * time.Millisecond
+	wait := time.Duration(float64(time.Duration(reply[2])*time.Millisecond) * b.scale())
 	if wait < time.Second {
 		wait = time.Second
 	}
@@ -399,4 +487,21 @@ func (s *redisSlot) Release() {
 		}
 		s.b.up()
 	})
+}
+
+// Events lists the times of fp's unfollows still kept in the store (on the
+// store's clock), oldest first: for saying when a number of unfollows could
+// all be sent, never for deciding whether one may be.
+func (b *RedisBudget) Events(ctx context.Context, fp string) ([]time.Time, error) {
+	opCtx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	zs, err := b.rdb.ZRangeWithScores(opCtx, RedisKeyPrefix+fp, 0, -1).Result()
+	if err != nil {
+		return nil, b.fail(ctx, err)
+	}
+	out := make([]time.Time, len(zs))
+	for i, z := range zs {
+		out[i] = time.UnixMilli(int64(z.Score))
+	}
+	return out, nil
 }

@@ -152,3 +152,24 @@ func BenchmarkRedisReserve(b *testing.B) {
 		s.Keep()
 	}
 }
+
+// TestRedisBudgetEvents: the shared budget lists the times it keeps, so a
+// refusal can say when the rest would be done.
+func TestRedisBudgetEvents(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{})
+	b := realBudget(t, srv.URL(0), Window{Limit: 10, Span: 15 * time.Minute})
+	before := time.Now().Add(-time.Minute)
+	for range 3 {
+		if _, err := b.Reserve(context.Background(), "fp"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := b.Events(context.Background(), "fp")
+	if err != nil || len(evs) != 3 || evs[0].Before(before) || evs[2].After(time.Now().Add(time.Minute)) {
+		t.Fatalf("Events = %v, %v", evs, err)
+	}
+	if evs, err := b.Events(context.Background(), "other"); err != nil || len(evs) != 0 {
+		t.Fatalf("another key's Events = %v, %v", evs, err)
+	}
+}

@@ -300,3 +300,29 @@ func TestBudgetConcurrentReservationsNeverOverrun(t *testing.T) {
 		t.Fatalf("granted %d of a budget of 10", granted)
 	}
 }
+
+// TestScopeComparesNormalGateways: a record whose gateway was written with
+// capitals, a trailing dot or the default port names the same gateway as
+// the one in use, so it spends the same budget and undo reaches it.
+func TestScopeComparesNormalGateways(t *testing.T) {
+	s := Scope{Gateway: "api.aisa.one"}
+	for _, g := range []string{"api.aisa.one", "api.aisa.one.", "API.AISA.ONE", "API.aisa.one.:443", "api.aisa.one:80", "api.aisa.one:0443", "api.aisa.one:"} {
+		if !s.has(Attempt{Gateway: g, KeyFingerprint: "fp"}) {
+			t.Errorf("a record of gateway %q is out of the scope of %q", g, s.Gateway)
+		}
+		if !(Scope{Gateway: g}).has(Attempt{Gateway: "api.aisa.one", KeyFingerprint: "fp"}) {
+			t.Errorf("a record of gateway api.aisa.one is out of the scope of %q", g)
+		}
+	}
+	for _, g := range []string{"api.aisa.one:8443", "other.aisa.one", "sandbox", "api.aisa.one.evil"} {
+		if s.has(Attempt{Gateway: g, KeyFingerprint: "fp"}) {
+			t.Errorf("a record of gateway %q is in the scope of %q", g, s.Gateway)
+		}
+	}
+	if got := NormalGateway("[::1]:443"); got != "[::1]" {
+		t.Errorf("NormalGateway([::1]:443) = %q", got)
+	}
+	if got := NormalGateway("Gw.Example.:8443"); got != "gw.example:8443" {
+		t.Errorf("NormalGateway(Gw.Example.:8443) = %q", got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -65,6 +66,9 @@ type Options struct {
 	// followings the write endpoints change: MeUsername when empty, or
 	// BigUsername to clean up the big graph (see biggraph.go).
 	Account string
+	// StatePath, when set, is the state file that keeps the follow graph
+	// between processes (state.go); Start loads it.
+	StatePath string
 }
 
 // Request is one request the sandbox received, for tests to inspect.
@@ -112,6 +116,10 @@ type Sandbox struct {
 	requests  []Request
 	faults    map[string][]fault
 	reqSeq    int64
+	state     *os.File // the state file writes go to (state.go), or nil
+	stateOff  int64    // how far the state file has been read
+	stateLine int      // lines read from it
+	stateBy   string   // this process's mark on the lines it writes
 }
 
 type fault struct {
@@ -384,6 +392,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	// Another process sharing the state file may have written meanwhile.
+	s.syncState()
+
 	if !rec.HadKey {
 		s.fail(rw, http.StatusUnauthorized, "authentication_error", "missing_api_key", "Missing API key: send Authorization: Bearer <key>.", reqID)
 		return
@@ -497,6 +508,9 @@ func (s *Sandbox) handleWrite(w http.ResponseWriter, body map[string]any, reqID 
 			return
 		}
 		if u.Protected {
+			if !s.recorded(w, "request", id, reqID) {
+				return
+			}
 			if s.pending[s.me] == nil {
 				s.pending[s.me] = map[string]bool{}
 			}
@@ -504,14 +518,30 @@ func (s *Sandbox) handleWrite(w http.ResponseWriter, body map[string]any, reqID 
 			s.writeOK(w, map[string]any{"following": false, "pending_follow": true})
 			return
 		}
+		if !s.recorded(w, "follow", id, reqID) {
+			return
+		}
 		s.follow(s.me, id)
 		s.writeOK(w, map[string]any{"following": true, "pending_follow": false})
 		return
 	}
 	// Unfollow is idempotent, and a no-op for an id the account does not follow.
+	if !s.recorded(w, "unfollow", id, reqID) {
+		return
+	}
 	s.unfollow(s.me, id)
 	delete(s.pending[s.me], id)
 	s.writeOK(w, map[string]any{"following": false})
+}
+
+// recorded writes op on the account to the state file before it is made;
+// when that fails it answers 500 and the write is not made. s.mu is held.
+func (s *Sandbox) recorded(w http.ResponseWriter, op, id, reqID string) bool {
+	if err := s.record(op, s.me, id); err != nil {
+		s.fail(w, http.StatusInternalServerError, "api_error", "internal_error", "the sandbox state file cannot be written: "+err.Error(), reqID)
+		return false
+	}
+	return true
 }
 
 // AllowedScopes are the scopes auth_twitter documents.
@@ -780,8 +810,14 @@ func Start(o Options) (*Server, error) {
 	if o.Account != "" && !strings.EqualFold(sb.users[sb.me].Username, strings.TrimPrefix(o.Account, "@")) {
 		return nil, fmt.Errorf("sandbox: there is no sandbox account @%s to link: use %s or %s", strings.TrimPrefix(o.Account, "@"), MeUsername, BigUsername)
 	}
+	if o.StatePath != "" {
+		if err := sb.LoadState(o.StatePath); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		_ = sb.CloseState()
 		return nil, fmt.Errorf("sandbox: listen on loopback: %w", err)
 	}
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
@@ -789,5 +825,11 @@ func Start(o Options) (*Server, error) {
 	return &Server{Sandbox: sb, URL: "http://" + ln.Addr().String() + BasePath, srv: srv, ln: ln}, nil
 }
 
-// Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server and closes the state file.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if e := s.CloseState(); err == nil {
+		err = e
+	}
+	return err
+}
