@@ -560,6 +560,39 @@ func TestReviewViewInChromium(t *testing.T) {
 	}
 }
 
+// TestReviewViewLoadMore: a scan that stopped early says so, and "Load
+// more candidates" continues it from next_cursor with no repeats.
+func TestReviewViewLoadMore(t *testing.T) {
+	path := chromium(t)
+	hostURL := startHost(t, startServer(t))
+	b := launch(t, path)
+	p := open(t, b, hostURL, "theme=light&username=xfollow_big&limit=5")
+	p.wait(`document.querySelectorAll("` + rowSel + `").length === 5`)
+	summary := p.string(`document.getElementById("summary").textContent`)
+	if !strings.Contains(summary, "5 accounts") || !strings.Contains(summary, "not examined yet") {
+		t.Errorf("summary of a scan stopped early: %q", summary)
+	}
+	if !p.visible("#more") {
+		t.Fatal("no Load more for a scan that stopped early")
+	}
+	p.click("#more", false)
+	p.wait(`document.getElementById("page").textContent !== "Page 1 of 1"`)
+	ids := p.string(`Array.from(document.querySelectorAll("` + rowSel + `")).map(li => li.dataset.id).join(",")`)
+	want := strings.Join(sandbox.BigNonFollowers()[:50], ",")
+	if ids != want {
+		t.Errorf("after Load more, the first page is not the finder's first 50 in order:\n%s\nwant\n%s", ids, want)
+	}
+	var calls []call
+	for _, c := range p.calls() {
+		if c.Name == "find_x_unfollow_candidates" {
+			calls = append(calls, c)
+		}
+	}
+	if len(calls) != 1 || calls[0].Arguments["cursor"] == nil || calls[0].Arguments["cursor"] == "" {
+		t.Errorf("Load more called %v; want one find_x_unfollow_candidates with the cursor", calls)
+	}
+}
+
 // TestReviewViewToolCancelled: a cancelled finder call is said in words.
 func TestReviewViewToolCancelled(t *testing.T) {
 	path := chromium(t)
