@@ -72,12 +72,12 @@ type result struct {
 }
 
 // measureNames are the measures, in the order they run.
-var measureNames = []string{"cold", "calls", "conc", "mem", "batch", "finder", "http", "journal", "jobs"}
+var measureNames = []string{"cold", "calls", "metrics", "conc", "mem", "batch", "finder", "http", "journal", "jobs"}
 
 func run(quick bool, out, only string) error {
-	reps := map[string]int{"cold": 201, "calls": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5, "journal": 21}
+	reps := map[string]int{"cold": 201, "calls": 4000, "metrics": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5, "journal": 21}
 	if quick {
-		reps = map[string]int{"cold": 5, "calls": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1, "journal": 5}
+		reps = map[string]int{"cold": 5, "calls": 300, "metrics": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1, "journal": 5}
 	}
 	want := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
 	dir, err := os.MkdirTemp("", "xfollow-bench")
@@ -104,6 +104,7 @@ func run(quick bool, out, only string) error {
 	}{
 		{"cold", "cold start", func() ([]result, error) { r, err := coldStart(ours, floor, reps["cold"]); return []result{r}, err }},
 		{"calls", "call overhead", func() ([]result, error) { return callOverhead(ours, floor, reps["calls"]) }},
+		{"metrics", "metrics on against off", func() ([]result, error) { return metricsOverhead(ours, reps["metrics"]) }},
 		{"conc", "concurrency", func() ([]result, error) { r, err := concurrency(ours, floor, reps["conc"]); return []result{r}, err }},
 		{"mem", "memory", func() ([]result, error) { return memory(ours, reps["mem"]) }},
 		{"batch", "batch", func() ([]result, error) { r, err := batch(ours, reps["batch"]); return []result{r}, err }},

@@ -92,7 +92,10 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 	}
 	g := c.Gate
 	if g.Confirm {
-		st, answer := g.approval(c)
+		st, answer, err := g.approval(ctx, c)
+		if err != nil {
+			return ControlJobResult{}, err
+		}
 		if st == nil {
 			return ControlJobResult{}, g.askJob(ctx, c, jobs.KindFollow, def.Username, ids, jd.FollowPace)
 		}

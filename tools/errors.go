@@ -101,7 +101,7 @@ func fromGateway(e *aisa.Error, subject string) *ToolError {
 		te.Code = CodeAuthInvalid
 		te.Msg = "the AIsa gateway rejected the API key (401: missing, invalid or revoked); the person must put a valid key from console.aisa.one in AISA_API_KEY and restart the server; retrying will not help." + said
 		if e.CallerKey {
-			te.Msg = "the AIsa gateway rejected the API key this request carried (401: missing, invalid or revoked); the person must put a valid key from console.aisa.one in the Authorization: Bearer header their MCP client sends to this server; retrying will not help." + said
+			te.Msg = "the AIsa gateway rejected the API key this request carried (401: missing, invalid or revoked); the person must use a valid key from console.aisa.one: put it in the Authorization: Bearer header their MCP client sends to this server, or, if they connected the app through this server's consent page (MCP authorization), disconnect it and connect it again with that key; retrying will not help." + said
 		}
 	case aisa.KindAccountNotLinked:
 		te.Code = CodeNotLinked

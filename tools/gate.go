@@ -13,7 +13,9 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
 )
 
 // Gate is the one place every write passes through. It applies, in order:
@@ -32,6 +34,16 @@ type Gate struct {
 	Protected map[string]bool
 	Journal   *safety.Journal // nil: no journal
 	Budget    safety.Limiter  // nil: no budget
+	// Metrics counts each write's outcome where it is settled (--metrics);
+	// nil counts nothing. It observes and never decides.
+	Metrics *metrics.Metrics
+	// ConfirmKeys sign and verify confirmation states (XFOLLOW_SECRET's
+	// key for ConfirmPurpose): replicas sharing the secret accept each
+	// other's approvals. nil: a random secret of this process's own.
+	ConfirmKeys *secret.Keys
+	// Nonces marks each approval used (with --state the shared store, so
+	// once across replicas); nil: once in this process.
+	Nonces OnceStore
 	// Now is the server's clock for journal times (nil: the journal's own).
 	Now func() time.Time
 
@@ -307,22 +319,29 @@ func spanName(d time.Duration) string {
 // the person's answer, when this call is the retry that answers it. An
 // answer without a state this server signed for this exact call (forged,
 // replayed, expired, for other arguments or another caller) is ignored as
-// if absent.
-func (g *Gate) approval(c *Call) (*confirmState, mcp.ElicitationResponseAction) {
+// if absent. An error (state_unavailable) means the shared store could not
+// tell whether the approval was used already: the write is refused.
+func (g *Gate) approval(ctx context.Context, c *Call) (*confirmState, mcp.ElicitationResponseAction, error) {
 	if !g.Confirm {
-		return nil, ""
+		return nil, "", nil
 	}
 	p := c.Request.Params
 	ans := server.ElicitationResponse(p.InputResponses, confirmKey)
 	if ans == nil {
-		return nil, ""
+		return nil, "", nil
 	}
-	st := g.confirm.verify(p.RequestState, c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint())
+	st, err := g.confirmer().verify(ctx, p.RequestState, c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint())
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, "", err
+		}
+		return nil, "", &ToolError{Code: CodeStateUnavailable, Msg: "the approval cannot be checked (this server's shared state store does not answer, so it cannot tell whether the approval was used already), so nothing was sent; retry in a minute, and tell the person if it persists"}
+	}
 	if st == nil {
 		c.Logger.Warn("a confirmation answer came without a valid request state from this server; it was ignored", "tool", c.Tool)
-		return nil, ""
+		return nil, "", nil
 	}
-	return st, ans.Action
+	return st, ans.Action, nil
 }
 
 // applyState restores what the first round resolved, from the signed state.
@@ -383,7 +402,7 @@ func (g *Gate) ask(ctx context.Context, c *Call, kind writeKind, items, checked 
 		Message:         msg,
 		RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{}},
 	}
-	state := g.confirm.mint(c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint(), checked)
+	state := g.confirmer().mint(c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint(), checked)
 	return &needInput{result: server.NewInputRequestBuilder(state).Elicit(confirmKey, params).ToolResult()}
 }
 
@@ -517,6 +536,7 @@ func (g *Gate) reserveAndJournal(ctx context.Context, c *Call, kind writeKind, i
 	}
 	if err != nil {
 		c.Logger.Error("journal write failed; refusing writes", "err", err)
+		g.Metrics.Write(c.Tool, safety.OutcomeRefused, CodeJournalUnavailable)
 		return nil, "", journalUnavailable()
 	}
 	if stopErr != nil {
@@ -578,6 +598,7 @@ func (g *Gate) journalIntent(c *Call, it *writeItem) (string, error) {
 }
 
 func (g *Gate) journalOutcome(c *Call, it *writeItem, callID, outcome, code, reqID string, following *bool) {
+	g.Metrics.Write(c.Tool, outcome, code)
 	if g.Journal == nil {
 		return
 	}
@@ -593,10 +614,13 @@ func (g *Gate) journalOutcome(c *Call, it *writeItem, callID, outcome, code, req
 // written, the result stands all the same.
 func (g *Gate) settle(c *Call, it *writeItem, outcome, code string) {
 	if g.Journal == nil {
+		g.Metrics.Write(c.Tool, outcome, code)
 		return
 	}
 	if callID, err := g.journalIntent(c, it); err == nil {
-		g.journalOutcome(c, it, callID, outcome, code, "", nil)
+		g.journalOutcome(c, it, callID, outcome, code, "", nil) // counts it
+	} else {
+		g.Metrics.Write(c.Tool, outcome, code)
 	}
 }
 
@@ -624,7 +648,10 @@ func (n *needInput) Error() string { return "input required" }
 // of an account the relationship check found not followed, it sends nothing
 // and reports it through it.WasFollowing.
 func (g *Gate) writeOne(ctx context.Context, c *Call, kind writeKind, it *writeItem) (aisa.FollowState, error) {
-	st, answer := g.approval(c)
+	st, answer, err := g.approval(ctx, c)
+	if err != nil {
+		return aisa.FollowState{}, g.refuse(c, it, err)
+	}
 	if st != nil {
 		applyState(st, []*writeItem{it})
 	}

@@ -124,7 +124,10 @@ func runStartJob(ctx context.Context, c *Call, in StartJobArgs) (StartJobResult,
 	pace := c.Jobs.Pace
 	confirmed := false
 	if g.Confirm {
-		st, answer := g.approval(c)
+		st, answer, err := g.approval(ctx, c)
+		if err != nil {
+			return StartJobResult{}, err
+		}
 		if st == nil {
 			return StartJobResult{}, g.askJob(ctx, c, jobs.KindUnfollow, username, ids, pace)
 		}
@@ -202,7 +205,7 @@ func (g *Gate) askJob(ctx context.Context, c *Call, kind, username string, ids [
 		msg += " (dry run: nothing will be sent)"
 	}
 	params := mcp.ElicitationParams{Message: msg, RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{}}}
-	state := g.confirm.mint(c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint(), nil)
+	state := g.confirmer().mint(c.Tool, c.CanonicalArgs(), c.Client.KeyFingerprint(), nil)
 	return &needInput{result: server.NewInputRequestBuilder(state).Elicit(confirmKey, params).ToolResult()}
 }
 

@@ -98,7 +98,10 @@ func runBatchUnfollow(ctx context.Context, c *Call, in BatchUnfollowArgs) (Batch
 	for i, id := range in.TargetUserIDs {
 		items[i] = &writeItem{ID: id}
 	}
-	st, answer := g.approval(c)
+	st, answer, err := g.approval(ctx, c)
+	if err != nil {
+		return BatchResult{}, g.refuseAll(c, items, err)
+	}
 	if st != nil && !st.covers(items) {
 		st = nil // minted for other items: ask again
 	}

@@ -153,13 +153,7 @@ func New(o Options) (*Client, error) {
 	}
 	rt := o.Transport
 	if rt == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Calls arrive concurrently from the MCP worker pool; keep enough idle
-		// connections to the one gateway host that they are reused.
-		t.MaxIdleConns = 128
-		t.MaxIdleConnsPerHost = 128
-		t.IdleConnTimeout = 90 * time.Second
-		rt = t
+		rt = NewTransport()
 	}
 	c.http = &http.Client{
 		Transport: rt,
@@ -168,6 +162,18 @@ func New(o Options) (*Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return c, nil
+}
+
+// NewTransport is the transport a Client uses when Options.Transport is
+// nil; callers that wrap it (to time each attempt) start from it.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Calls arrive concurrently from the MCP worker pool; keep enough idle
+	// connections to the one gateway host that they are reused.
+	t.MaxIdleConns = 128
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	return t
 }
 
 // Configured reports whether the client has an API key.

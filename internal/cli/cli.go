@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -25,6 +26,7 @@ import (
 	"github.com/xfollow-mcp/xfollow-mcp/internal/clock"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/mcpserver"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
@@ -172,6 +174,11 @@ func Run(ctx context.Context, p IO) int {
 		return usageErr(p, "unknown command %q", cmd)
 	}
 
+	if cmd != "" && cmd != "serve" {
+		// Metrics are served while the server serves; a one-shot command
+		// has nothing to be scraped for.
+		cfg.Metrics = ""
+	}
 	app, err := build(cfg, version, logger)
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
@@ -279,6 +286,7 @@ type app struct {
 	sandbox *sandbox.Server
 	journal *safety.Journal
 	state   *safety.RedisBudget // with --state: the shared budget's store
+	metrics *metrics.Metrics    // with --metrics; nil otherwise
 	logger  *slog.Logger
 	clk     clock.Clock
 	jobs    *tools.JobDeps // nil without a journal
@@ -329,11 +337,17 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		// The sandbox never sees the person's real key.
 		key, base = "sk-aisa-sandbox", sb.URL
 	}
+	var transport http.RoundTripper
+	if cfg.Metrics != "" {
+		a.metrics = newMetrics(cfg)
+		transport = a.metrics.RoundTripper(aisa.NewTransport())
+	}
 	c, err := aisa.New(aisa.Options{
 		BaseURL:   base,
 		APIKey:    key,
 		UserAgent: "xfollow-mcp/" + version,
 		Timeout:   cfg.Timeout,
+		Transport: transport,
 	})
 	if err != nil {
 		a.close()
@@ -343,7 +357,7 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 	if cfg.Sandbox {
 		gateway = safety.GatewaySandbox
 	}
-	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}, Now: a.clk.Now}
+	gate := &tools.Gate{DryRun: cfg.DryRun, Confirm: cfg.Confirm, Account: cfg.Account, Gateway: gateway, Protected: map[string]bool{}, Metrics: a.metrics, Now: a.clk.Now}
 	for _, id := range cfg.Protect {
 		gate.Protected[id] = true
 	}
@@ -353,6 +367,15 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		return nil, err
 	}
 	gate.Budget = limiter
+	if cfg.Secret != nil {
+		// Every replica given the same secret signs and verifies the same
+		// confirmation states.
+		gate.ConfirmKeys = cfg.Secret.Keys(tools.ConfirmPurpose)
+	}
+	if a.state != nil {
+		// An approval is used once across every replica on the store.
+		gate.Nonces = a.state
+	}
 	if cfg.Journal != "" {
 		// Open first: it refuses what is not a regular file before anything
 		// can block on it, and closes off a line torn by a crash.
@@ -418,7 +441,8 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		a.close()
 		return nil, err
 	}
-	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly}, a.deps)
+	a.observe()
+	a.server = mcpserver.New(mcpserver.Options{Version: version, ReadOnly: cfg.ReadOnly, Metrics: a.metrics}, a.deps)
 	logger.Info("xfollow-mcp starting",
 		"version", version,
 		"gateway", c.Host(),
@@ -435,6 +459,14 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 // serve runs the MCP server on stdio until stdin closes or ctx ends, or over
 // HTTP (--http) until ctx ends.
 func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
+	if a.metrics != nil {
+		stop, err := a.serveMetrics(ctx, logger)
+		if err != nil {
+			fmt.Fprintf(p.Stderr, "xfollow-mcp: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	// Every serving process advances the jobs of the key it holds; it stops
 	// at an item boundary when serving ends.
 	stopJobs := a.startRunner(ctx)

@@ -23,6 +23,15 @@ func (a *app) serveHTTP(ctx context.Context, logger *slog.Logger) int {
 		// read-only replica writes nothing and needs no store.
 		o.Checks = map[string]func(context.Context) error{"state_store": a.stateHealth}
 	}
+	if a.cfg.OAuth {
+		auth, closeStore, err := a.newOAuth()
+		if err != nil {
+			logger.Error("xfollow-mcp cannot start MCP authorization", "err", err)
+			return 1
+		}
+		defer closeStore()
+		o.OAuth = auth
+	}
 	err := httpserver.Serve(ctx, a.server, o)
 	if err != nil {
 		logger.Error("xfollow-mcp http server stopped", "err", err)

@@ -97,7 +97,7 @@ func (a *app) setupJobs(c *aisa.Client, gate *tools.Gate, budget *safety.Budget)
 		}
 		sender := &tools.JobSender{Deps: a.deps, Clock: a.clk}
 		jd.Runner = &jobs.Runner{Store: store, Clock: a.clk, Locks: locks, Logger: a.logger, LockPoll: poll,
-			Vault: vault, SenderFor: a.senderFor(c, gate, sender, vault)}
+			Vault: vault, SenderFor: a.senderFor(c, gate, sender, vault), OnOutcome: a.metrics.JobItem}
 	}
 	a.jobs = jd
 	a.deps.Jobs = jd

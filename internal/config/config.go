@@ -19,9 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
-
 	"github.com/xfollow-mcp/xfollow-mcp/internal/lazyre"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/secret"
 )
 
 // Environment variables read besides the flags' twins.
@@ -67,19 +66,30 @@ type Config struct {
 	// ClockScale (XFOLLOW_CLOCK_SCALE, 1 when unset) speeds every clock.
 	ClockScale float64
 	clockRaw   string
-	// Secret is XFOLLOW_SECRET (environment only), nil when unset: with it
-	// the many-callers mode keeps each job's key sealed with the job.
-	Secret    *secret.Ring
-	secretRaw string
-	undoSince time.Duration
-	undoJob   string
-	undoKey   string
+	undoSince  time.Duration
+	undoJob    string
+	undoKey    string
 
 	// Remote mode (--http). HTTPToken is never a flag.
 	HTTP           string
 	HTTPToken      string
 	KeyFromRequest bool
 	AllowedOrigins []string
+
+	// Metrics is the address of the Prometheus listener ("" for none).
+	Metrics string
+
+	// MCP authorization (--oauth): the server is its own OAuth
+	// authorization server; PublicURL is the issuer ("" on loopback: the
+	// bound address).
+	OAuth     bool
+	PublicURL string
+
+	// Secret is XFOLLOW_SECRET, the server's one secret (env only); nil
+	// when unset. Each use derives its own key from it: jobs in the
+	// many-callers modes seal each job's key, replicas sign confirmations,
+	// --oauth seals its clients, codes and tokens.
+	Secret *secret.Ring
 }
 
 // LogValue keeps the key out of every log line.
@@ -101,8 +111,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("state", RedactURL(c.State)),
 		slog.String("http", c.HTTP),
 		slog.Bool("http_token_set", c.HTTPToken != ""),
-		slog.Bool("secret_set", c.Secret != nil),
 		slog.Bool("key_from_request", c.KeyFromRequest),
+		slog.String("metrics", c.Metrics),
+		slog.Bool("oauth", c.OAuth),
+		slog.String("public_url", c.PublicURL),
+		slog.Bool("secret_set", c.Secret != nil),
 	)
 }
 
@@ -136,18 +149,22 @@ var Flags = []Flag{
 	{"http", "XFOLLOW_HTTP", "", "serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8080"},
 	{"key-from-request", "XFOLLOW_KEY_FROM_REQUEST", "false", "with --http: each request's Authorization: Bearer is that caller's AIsa key; the server holds none"},
 	{"allowed-origins", "XFOLLOW_ALLOWED_ORIGINS", "", "with --http: comma-separated browser origins accepted besides loopback ones, e.g. https://app.example.com"},
+	{"metrics", "XFOLLOW_METRICS", "", "serve Prometheus metrics at http://ADDR/metrics on a listener of its own (never the MCP port); a bare port such as :9464 listens on loopback only, name the host (0.0.0.0:9464) to listen beyond it"},
+	{"oauth", "XFOLLOW_OAUTH", "false", "with --http: MCP authorization (OAuth 2.1): hosts connect by URL and each person gives their AIsa key once on a consent page; needs XFOLLOW_SECRET"},
+	{"public-url", "XFOLLOW_PUBLIC_URL", "", "with --oauth: the https://host clients reach the server at (the issuer; the MCP endpoint is its /mcp); required unless --http is a loopback address"},
 	{"version", "", "false", "print the version and exit"},
 }
 
 // Parser binds the flags to a Config.
 type Parser struct {
-	fs      *flag.FlagSet
-	cfg     *Config
-	protect string
-	origins string
-	level   string
-	envErrs []*settingError
-	getenv  func(string) string
+	fs        *flag.FlagSet
+	cfg       *Config
+	protect   string
+	origins   string
+	level     string
+	envErrs   []*settingError
+	secretErr error
+	getenv    func(string) string
 }
 
 // NewParser makes a FlagSet whose defaults come from the environment. The
@@ -163,8 +180,8 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	c.APIKey = strings.TrimSpace(getenv(EnvAPIKey))
 	c.BaseURL = strings.TrimSpace(getenv(EnvBaseURL))
 	c.HTTPToken = strings.TrimSpace(getenv(EnvHTTPToken))
+	c.Secret, p.secretErr = secret.Parse(getenv(secret.Env))
 	c.clockRaw = getenv(EnvClockScale)
-	c.secretRaw = getenv(secret.Env)
 
 	env := func(name, def string) string {
 		for _, f := range Flags {
@@ -221,6 +238,9 @@ func NewParser(name string, getenv func(string) string, out io.Writer) *Parser {
 	p.fs.StringVar(&c.HTTP, "http", env("http", ""), usage("http"))
 	boolVar(&c.KeyFromRequest, "key-from-request")
 	p.fs.StringVar(&p.origins, "allowed-origins", env("allowed-origins", ""), usage("allowed-origins"))
+	p.fs.StringVar(&c.Metrics, "metrics", env("metrics", ""), usage("metrics"))
+	boolVar(&c.OAuth, "oauth")
+	p.fs.StringVar(&c.PublicURL, "public-url", env("public-url", ""), usage("public-url"))
 	p.fs.BoolVar(&c.Version, "version", false, usage("version"))
 	p.fs.DurationVar(&c.undoSince, "since", 0, "undo: re-follow what was unfollowed this far back, such as 2h or 30m")
 	p.fs.StringVar(&c.undoJob, "job", "", "undo: follow again what this clean-up job unfollowed, as a paced follow job")
@@ -303,11 +323,6 @@ func (p *Parser) Config() (Config, error) {
 	if c.JobMaxPerDay < 1 || c.JobMaxPerDay > 500 {
 		errs = append(errs, p.valueError("job-max-per-day", "must be a whole number from 1 to 500 (X allows 500 unfollows a day per app)"))
 	}
-	if ring, err := secret.Parse(c.secretRaw); err != nil {
-		errs = append(errs, err)
-	} else {
-		c.Secret = ring
-	}
 	c.ClockScale = 1
 	if strings.TrimSpace(c.clockRaw) != "" {
 		f, err := strconv.ParseFloat(strings.TrimSpace(c.clockRaw), 64)
@@ -346,7 +361,12 @@ func (p *Parser) Config() (Config, error) {
 		}
 		c.Protect = append(c.Protect, fileIDs...)
 	}
+	if p.secretErr != nil {
+		errs = append(errs, p.secretErr)
+	}
 	errs = append(errs, p.remote(&c)...)
+	errs = append(errs, p.metrics(&c)...)
+	errs = append(errs, p.replicas(&c)...)
 	return c, errors.Join(errs...)
 }
 

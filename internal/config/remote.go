@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/xfollow-mcp/xfollow-mcp/internal/oauth"
 )
 
 // MinHTTPTokenLen is the shortest XFOLLOW_HTTP_TOKEN accepted: anyone who
@@ -30,7 +32,13 @@ func (p *Parser) remote(c *Config) []error {
 		}
 		c.AllowedOrigins = append(c.AllowedOrigins, n)
 	}
+	if c.PublicURL != "" && !c.OAuth {
+		errs = append(errs, fmt.Errorf("--public-url names the issuer of MCP authorization, so it needs --oauth"))
+	}
 	if c.HTTP == "" {
+		if c.OAuth {
+			errs = append(errs, fmt.Errorf("--oauth authorizes callers of the remote mode, so it needs --http ADDR"))
+		}
 		if c.KeyFromRequest {
 			errs = append(errs, fmt.Errorf("--key-from-request takes each caller's key from its HTTP request, so it needs --http ADDR"))
 		}
@@ -42,6 +50,9 @@ func (p *Parser) remote(c *Config) []error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		errs = append(errs, fmt.Errorf("--http %q: the port must be a number from 0 to 65535", c.HTTP))
+	}
+	if c.OAuth {
+		return append(errs, oauthErrors(c, host)...)
 	}
 	if c.KeyFromRequest {
 		if c.APIKey != "" {
@@ -68,6 +79,37 @@ func (p *Parser) remote(c *Config) []error {
 		}
 		errs = append(errs, fmt.Errorf("--http %s listens on %s, beyond this machine, and %s is not set: anyone who reaches it could act on the X account. Set %s (at least %d random characters; every request must then carry Authorization: Bearer TOKEN), use --key-from-request, or listen on 127.0.0.1, [::1] or localhost",
 			c.HTTP, where, EnvHTTPToken, EnvHTTPToken, MinHTTPTokenLen))
+	}
+	return errs
+}
+
+// oauthErrors checks --oauth's companions: it is the one way callers
+// authenticate, each bringing their own key through the consent page.
+func oauthErrors(c *Config, host string) []error {
+	var errs []error
+	if c.HTTPToken != "" {
+		errs = append(errs, fmt.Errorf("%s is set together with --oauth: these are two ways to authenticate callers; with --oauth every caller gets its token from the consent page; unset %s", EnvHTTPToken, EnvHTTPToken))
+	}
+	if c.KeyFromRequest {
+		errs = append(errs, fmt.Errorf("--key-from-request is set together with --oauth: with --oauth the bearer is an access token, never a raw AIsa key; choose one"))
+	}
+	if c.APIKey != "" {
+		errs = append(errs, fmt.Errorf("%s is set together with --oauth: with --oauth every caller gives its own key on the consent page and the server holds none; unset %s", EnvAPIKey, EnvAPIKey))
+	}
+	if c.Account != "" {
+		errs = append(errs, fmt.Errorf("--account names one X account, but with --oauth every caller's key is linked to its own; leave --account out"))
+	}
+	if c.Secret == nil {
+		errs = append(errs, fmt.Errorf("--oauth seals its client ids, codes and tokens with XFOLLOW_SECRET, which is not set: set it to at least 32 random bytes (for example the output of: openssl rand -base64 48), the same on every replica"))
+	}
+	if c.PublicURL != "" {
+		u, err := oauth.ParsePublicURL(c.PublicURL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--public-url: %v", err))
+		}
+		c.PublicURL = u
+	} else if !IsLoopbackHost(host) {
+		errs = append(errs, fmt.Errorf("--oauth with --http %s, beyond this machine, needs --public-url https://HOST: the issuer and the resource clients check are fixed by it, never taken from a request's Host", c.HTTP))
 	}
 	return errs
 }

@@ -39,7 +39,13 @@ type rawConn struct {
 
 func rawStart(t *testing.T, gw *gateway, args ...string) *rawConn {
 	t.Helper()
-	p := launch(t, gw, serverOpts{args: args})
+	return rawStartWith(t, gw, serverOpts{args: args})
+}
+
+// rawStartWith is rawStart with the environment o.env on top.
+func rawStartWith(t *testing.T, gw *gateway, o serverOpts) *rawConn {
+	t.Helper()
+	p := launch(t, gw, o)
 	in, err := p.cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

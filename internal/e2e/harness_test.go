@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if !checkLeaks() && code == 0 {
+		code = 1
+	}
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -177,6 +180,7 @@ func launch(t *testing.T, gw *gateway, o serverOpts) *proc {
 	cmd.Env = append(cmd.Env, o.env...)
 	p := &proc{t: t, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, waited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
+	watchProcess(t, o.args, p.stderr, p.stdout)
 	return p
 }
 

@@ -279,6 +279,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) rawResponse {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
+	sawResponse(req.Method+" "+req.URL.Path, res.Header)
 	raw, _ := io.ReadAll(res.Body)
 	return rawResponse{res.StatusCode, res.Header, string(raw)}
 }

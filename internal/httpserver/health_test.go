@@ -53,6 +53,16 @@ func TestHealthReportsItsChecks(t *testing.T) {
 	if code, body := get(); code != 503 || body != `{"status":"unavailable","checks":{"state_store":"down"}}` {
 		t.Fatalf("down: %d %s", code, body)
 	}
+	// Liveness asks only whether the server serves.
+	res, err := http.Get(srv.URL + HealthPath + "?live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"status":"ok"}` {
+		t.Fatalf("live while the store is down: %d %s", res.StatusCode, b)
+	}
 	hang.Store(true)
 	began := time.Now()
 	if code, body := get(); code != 503 || !strings.Contains(body, `"state_store":"down"`) {

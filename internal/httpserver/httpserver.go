@@ -74,6 +74,10 @@ type Options struct {
 	// never an error's text.
 	Checks map[string]func(context.Context) error
 
+	// OAuth, with --oauth, is the authorization server: it is mounted at
+	// its paths and verifies every /mcp bearer (see Authorizer).
+	OAuth Authorizer
+
 	// Tests shorten these (zero means the constants above) and learn the
 	// bound address.
 	readTimeout  time.Duration
@@ -83,6 +87,21 @@ type Options struct {
 }
 
 type callerKeyCtx struct{}
+
+// Authorizer is the MCP authorization (--oauth) seen from here: an HTTP
+// handler for its own paths, and the verifier of the access tokens /mcp
+// receives. A verified token's AIsa key takes the same path into the
+// request context as a --key-from-request key.
+type Authorizer interface {
+	http.Handler
+	Paths() []string
+	// Verify returns the AIsa key a valid access token carries.
+	Verify(bearer string) (key string, ok bool)
+	// Challenge is the WWW-Authenticate value of a 401.
+	Challenge(presented bool) string
+	// Listening tells the bound address (the issuer on loopback).
+	Listening(net.Addr)
+}
 
 // Handler is the remote mode's HTTP handler: /mcp and /healthz.
 type Handler struct {
@@ -129,6 +148,11 @@ func New(s *server.MCPServer, o Options) *Handler {
 	)
 	h.mux.HandleFunc("GET "+HealthPath, h.health)
 	h.mux.HandleFunc(MCPPath, h.serveMCP)
+	if o.OAuth != nil {
+		for _, p := range o.OAuth.Paths() {
+			h.mux.Handle(p, o.OAuth)
+		}
+	}
 	return h
 }
 
@@ -147,7 +171,10 @@ const HealthCheckTimeout = time.Second
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if len(h.o.Checks) == 0 {
+	// ?live is for liveness and startup probes: the server is up and
+	// serving. The checks are readiness's business: restarting the server
+	// would not bring a state store back.
+	if len(h.o.Checks) == 0 || r.URL.Query().Has("live") {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 		return
 	}
@@ -261,6 +288,9 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 // caller's AIsa key (with --key-from-request) and whether to go on; when it
 // returns false it has answered 401.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if h.o.OAuth != nil {
+		return h.authenticateOAuth(w, r)
+	}
 	if h.o.Token == "" && !h.o.KeyFromRequest {
 		// Loopback only, enforced at start. A proxy on this machine also
 		// connects from loopback, on behalf of whoever reached it: a request
@@ -295,6 +325,22 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return "", true
 	}
+}
+
+// authenticateOAuth accepts only an access token the authorization server
+// issued for this resource; a raw AIsa key is refused like any other string.
+func (h *Handler) authenticateOAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	bearer, present := bearerToken(r)
+	if !present {
+		h.unauthorized(w, r, false, "authorization required: connect through MCP authorization (OAuth); the server's metadata is named in WWW-Authenticate")
+		return "", false
+	}
+	key, ok := h.o.OAuth.Verify(bearer)
+	if !ok {
+		h.unauthorized(w, r, true, "the access token is not valid, has expired or was issued for another resource; authorize again")
+		return "", false
+	}
+	return key, true
 }
 
 // proxyHeaders are the headers a proxy adds to say on whose behalf it
@@ -401,6 +447,9 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, presented
 	if presented {
 		v += `, error="invalid_token"`
 	}
+	if h.o.OAuth != nil {
+		v = h.o.OAuth.Challenge(presented)
+	}
 	w.Header().Set("WWW-Authenticate", v)
 	reason := "no_credentials"
 	if presented {
@@ -454,8 +503,13 @@ func Serve(ctx context.Context, s *server.MCPServer, o Options) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(h.o.Logger.Handler(), slog.LevelWarn),
 	}
+	if o.OAuth != nil {
+		o.OAuth.Listening(ln.Addr())
+	}
 	auth := "none (loopback only)"
 	switch {
+	case o.OAuth != nil:
+		auth = "oauth"
 	case o.KeyFromRequest:
 		auth = "key-from-request"
 	case o.Token != "":

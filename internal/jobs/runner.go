@@ -85,6 +85,9 @@ type Runner struct {
 	LockPoll time.Duration
 	// SendTimeout bounds one item's check and write (real time).
 	SendTimeout time.Duration
+	// OnOutcome, when set, is told each outcome the runner stores (the
+	// xfollow_job_items_total metric); it observes and never decides.
+	OnOutcome func(outcome string)
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -326,6 +329,9 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	if res.Outcome != "" {
 		if err := r.Store.setOutcome(d.ID, it.TargetUserID, res.Username, res.Outcome, res.Time); err != nil {
 			r.Logger.Warn("jobs: an outcome could not be stored in the shared state; the item is verified before anything is resent", "job_id", d.ID, "err", err)
+		}
+		if r.OnOutcome != nil {
+			r.OnOutcome(res.Outcome)
 		}
 	}
 	if res.Sent {

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
 )
@@ -75,6 +76,20 @@ func BenchmarkCallOurs(b *testing.B) {
 	gate := &tools.Gate{Gateway: c.Gateway(), Protected: map[string]bool{}, Budget: safety.NewBudget(time.Now)}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	benchCalls(b, New(Options{Version: "bench"}, &tools.Deps{Client: c, Logger: logger, Gate: gate}))
+}
+
+// BenchmarkCallOursMetrics is BenchmarkCallOurs with --metrics: every
+// instrument on the call's path (the operation timer and its hooks, the
+// gateway round tripper, the write counter).
+func BenchmarkCallOursMetrics(b *testing.B) {
+	m := metrics.New(metrics.Options{Tools: ToolNames(false), WriteTools: WriteToolNames(), Transport: "pipe", ProtocolVersions: mcp.ValidProtocolVersions})
+	c, err := aisa.New(aisa.Options{BaseURL: benchBase, APIKey: "sk-aisa-bench", UserAgent: "bench", Transport: m.RoundTripper(instantGateway{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gate := &tools.Gate{Gateway: c.Gateway(), Protected: map[string]bool{}, Budget: safety.NewBudget(time.Now), Metrics: m}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	benchCalls(b, New(Options{Version: "bench", Metrics: m}, &tools.Deps{Client: c, Logger: logger, Gate: gate}))
 }
 
 func BenchmarkCallBare(b *testing.B) {

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/xfollow-mcp/xfollow-mcp/internal/metrics"
 	"github.com/xfollow-mcp/xfollow-mcp/tools"
 )
 
@@ -26,6 +27,9 @@ If a write fails with x_account_not_linked: call link_x_account and show the per
 type Options struct {
 	Version  string
 	ReadOnly bool
+	// Metrics, when set (--metrics), times every request the server
+	// handles; nil installs nothing.
+	Metrics *metrics.Metrics
 }
 
 // New builds the server with every allowed tool bound to deps.
@@ -43,9 +47,14 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		server.WithResourceCapabilities(false, false),
 		server.WithExtensions(map[string]any{tools.UIExtension: map[string]any{"mimeTypes": []string{tools.AppMIMEType}}}),
 	}
+	hooks := &server.Hooks{}
 	if o.ReadOnly {
-		hooks := &server.Hooks{}
 		hooks.AddOnRequestInitialization(refuseWithheldTools)
+	}
+	if o.Metrics != nil {
+		opts = append(opts, withMetrics(o.Metrics, hooks))
+	}
+	if o.ReadOnly || o.Metrics != nil {
 		opts = append(opts, server.WithHooks(hooks))
 	}
 	s := server.NewMCPServer(Name, o.Version, opts...)
@@ -124,4 +133,15 @@ func viewURI(m *mcp.Meta) string {
 	ui, _ := m.AdditionalFields["ui"].(map[string]any)
 	uri, _ := ui["resourceUri"].(string)
 	return uri
+}
+
+// WriteToolNames lists the tools that write (readOnlyHint false).
+func WriteToolNames() []string {
+	var names []string
+	for _, t := range tools.All() {
+		if !tools.Allowed(t, true) {
+			names = append(names, t.Name)
+		}
+	}
+	return names
 }

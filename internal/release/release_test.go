@@ -143,6 +143,18 @@ func TestVersionsAgree(t *testing.T) {
 			t.Errorf("package %s@%s, want %s@%s", p.Identifier, p.Version, want, v)
 		}
 	}
+	// The Helm chart installs the image of this version by default and names
+	// the same registry entry.
+	chart, err := os.ReadFile(filepath.Join(root, "deploy", "helm", "xfollow-mcp", "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^appVersion: "` + regexp.QuoteMeta(v) + `"$`).Match(chart) {
+		t.Errorf("deploy/helm/xfollow-mcp/Chart.yaml's appVersion is not %q", v)
+	}
+	if !strings.Contains(string(chart), "io.modelcontextprotocol.server.name: "+s.Name+"\n") {
+		t.Errorf("Chart.yaml's io.modelcontextprotocol.server.name annotation is not %s", s.Name)
+	}
 }
 
 // TestServerJSON checks the registry entry against the registry's rules and

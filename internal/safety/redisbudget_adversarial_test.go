@@ -184,7 +184,7 @@ func TestReadmeACLIsEnough(t *testing.T) {
 	ctx := context.Background()
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer admin.Close()
-	acl := "~xfollow:budget:* +@connection +select +eval +evalsha +time +zadd +zrem +zcount +zrangebyscore +zremrangebyscore +zscore +pexpire"
+	acl := "~xfollow:budget:* ~xfollow:once:* +@connection +select +eval +evalsha +time +zadd +zrem +zcount +zrangebyscore +zremrangebyscore +zscore +pexpire +set"
 	args := []any{"ACL", "SETUSER", "xfollow", "on", ">pw"}
 	for _, f := range strings.Fields(acl) {
 		args = append(args, f)
@@ -206,6 +206,11 @@ func TestReadmeACLIsEnough(t *testing.T) {
 	}
 	if err := b.Check(ctx, "fp", 1); err != nil {
 		t.Fatalf("check: %v", err)
+	}
+	for i, want := range []bool{true, false} {
+		if first, err := b.UseOnce(ctx, "confirm", "0123456789abcdef0123456789abcdef", time.Minute); err != nil || first != want {
+			t.Fatalf("use once #%d: %v %v", i+1, first, err)
+		}
 	}
 }
 
