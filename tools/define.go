@@ -35,6 +35,9 @@ type Spec struct {
 	Destructive bool
 	Idempotent  bool
 	OpenWorld   bool
+	// View is the ui:// URI of the MCP Apps view that shows the tool's
+	// results (views.go), or "".
+	View string
 }
 
 // Deps are what handlers need at run time.
@@ -164,6 +167,10 @@ func define[In argsValidator, Out any](spec Spec, run func(ctx context.Context, 
 		DestructiveHint: mcp.ToBoolPtr(spec.Destructive),
 		IdempotentHint:  mcp.ToBoolPtr(spec.Idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(spec.OpenWorld),
+	}
+
+	if spec.View != "" {
+		t.Meta = viewMeta(spec.View)
 	}
 
 	tool := Tool{Spec: spec, MCP: t, InSchema: inRaw, OutSchema: outRaw,

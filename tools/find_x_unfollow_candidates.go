@@ -102,11 +102,17 @@ func (a FindCandidatesArgs) validate() error {
 
 // Candidate is one account to consider unfollowing.
 type Candidate struct {
-	ID             string   `json:"id" jsonschema_description:"Numeric X user id, as a string: pass it to unfollow_x_users."`
-	Username       string   `json:"username" jsonschema_description:"Handle, without @."`
-	Name           string   `json:"name" jsonschema_description:"Display name."`
-	FollowersCount *int64   `json:"followers_count,omitempty" jsonschema_description:"How many accounts follow it; absent when the gateway did not say."`
-	Reasons        []string `json:"reasons" jsonschema_description:"Why it is a candidate: not_following_back (it does not follow the account)."`
+	ID             string `json:"id" jsonschema_description:"Numeric X user id, as a string: pass it to unfollow_x_users."`
+	Username       string `json:"username" jsonschema_description:"Handle, without @."`
+	Name           string `json:"name" jsonschema_description:"Display name."`
+	FollowersCount *int64 `json:"followers_count,omitempty" jsonschema_description:"How many accounts follow it; absent when the gateway did not say."`
+	FollowingCount *int64 `json:"following_count,omitempty" jsonschema_description:"How many accounts it follows; absent when the gateway did not say."`
+	Verified       *bool  `json:"verified,omitempty" jsonschema_description:"Whether X shows it as verified; absent when the gateway did not say."`
+	Description    string `json:"description,omitempty" jsonschema_description:"Its bio, as the account wrote it (untrusted text)."`
+	// An image URL is only ever an https one.
+	ProfileImageURL string     `json:"profile_image_url,omitempty" jsonschema:"format=uri" jsonschema_description:"Its profile picture (https)."`
+	CreatedAt       *time.Time `json:"created_at,omitempty" jsonschema_description:"When the account was created (RFC 3339, UTC)."`
+	Reasons         []string   `json:"reasons" jsonschema_description:"Why it is a candidate: not_following_back (it does not follow the account)."`
 }
 
 // FindResult is the output of find_x_unfollow_candidates.
@@ -137,6 +143,7 @@ func findXUnfollowCandidates() Tool {
 		Destructive: false,
 		Idempotent:  true,
 		OpenWorld:   true,
+		View:        ReviewViewURI,
 	}, runFindCandidates)
 }
 
@@ -501,9 +508,12 @@ func (f *finder) examine(e scanEntry) {
 		f.out.ExcludedProtected++
 		return
 	}
+	// Everything here came with the followings page: no read of its own.
 	f.out.Candidates = append(f.out.Candidates, Candidate{
 		ID: e.user.ID, Username: e.user.Username, Name: e.user.Name,
-		FollowersCount: e.user.FollowersCount, Reasons: []string{reasonNotFollowingBack},
+		FollowersCount: e.user.FollowersCount, FollowingCount: e.user.FollowingCount, Verified: e.user.Verified,
+		Description: e.user.Description, ProfileImageURL: e.user.ProfileImageURL, CreatedAt: e.user.CreatedAt,
+		Reasons: []string{reasonNotFollowingBack},
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // FollowState is the gateway's answer to a follow or unfollow.
@@ -63,6 +65,12 @@ type User struct {
 	Verified       *bool
 	FollowersCount *int64
 	FollowingCount *int64
+	// What list pages carry besides: an https profile picture URL, the bio,
+	// and the account's creation time (UTC); empty or nil when the gateway
+	// did not say, or said something unusable.
+	ProfileImageURL string
+	Description     string
+	CreatedAt       *time.Time
 }
 
 // rawUser accepts the field names of both user shapes the gateway is known
@@ -83,6 +91,15 @@ type rawUser struct {
 	FriendsCount   optInt          `json:"friends_count"`
 	FollowingCount optInt          `json:"following_count"`
 	Unavailable    optBool         `json:"unavailable"`
+	// twitterapi.io: profilePicture, createdAt ("Thu Dec 13 08:41:26 +0000
+	// 2007"); X v2: profile_image_url, created_at (RFC 3339); X v1.1:
+	// profile_image_url_https, created_at (the same form as createdAt).
+	ProfilePicture       optString `json:"profilePicture"`
+	ProfileImageURL      optString `json:"profile_image_url"`
+	ProfileImageURLHTTPS optString `json:"profile_image_url_https"`
+	Description          optString `json:"description"`
+	CreatedAtCamel       optString `json:"createdAt"`
+	CreatedAt            optString `json:"created_at"`
 }
 
 // optBool is a boolean that is nil when absent or not a boolean, so that one
@@ -104,6 +121,51 @@ func (o *optInt) UnmarshalJSON(b []byte) error {
 	var v int64
 	if string(b) != "null" && json.Unmarshal(b, &v) == nil {
 		o.v = &v
+	}
+	return nil
+}
+
+// optString is a string that is empty when absent or not a string.
+type optString struct{ v string }
+
+func (o *optString) UnmarshalJSON(b []byte) error {
+	var v string
+	if json.Unmarshal(b, &v) == nil {
+		o.v = v
+	}
+	return nil
+}
+
+// maxDescriptionLen bounds a bio as kept (X allows 160 characters; the
+// bound is generous and only stops a runaway answer).
+const maxDescriptionLen = 1024
+
+// profileImageURL is u when it is an absolute https URL with a host, or "".
+func profileImageURL(vs ...string) string {
+	for _, v := range vs {
+		if v == "" || len(v) > 2048 {
+			continue
+		}
+		p, err := url.Parse(v)
+		if err == nil && p.Scheme == "https" && p.Host != "" && p.User == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+// createdAtLayouts are the forms the gateway's shapes give an account's
+// creation time in.
+var createdAtLayouts = []string{time.RubyDate, time.RFC3339Nano, time.RFC3339}
+
+func parseCreatedAt(vs ...string) *time.Time {
+	for _, v := range vs {
+		for _, layout := range createdAtLayouts {
+			if t, err := time.Parse(layout, v); err == nil {
+				t = t.UTC().Truncate(time.Second)
+				return &t
+			}
+		}
 	}
 	return nil
 }
@@ -136,6 +198,14 @@ func (r rawUser) user() (User, bool) {
 	}
 	u.FollowersCount = firstInt(r.Followers.v, r.FollowersCount.v)
 	u.FollowingCount = firstInt(r.Following.v, r.FollowingCount.v, r.FriendsCount.v)
+	u.ProfileImageURL = profileImageURL(r.ProfilePicture.v, r.ProfileImageURLHTTPS.v, r.ProfileImageURL.v)
+	if d := strings.TrimSpace(r.Description.v); d != "" && utf8.ValidString(d) {
+		if len(d) > maxDescriptionLen {
+			d = strings.ToValidUTF8(d[:maxDescriptionLen], "")
+		}
+		u.Description = d
+	}
+	u.CreatedAt = parseCreatedAt(r.CreatedAtCamel.v, r.CreatedAt.v)
 	return u, true
 }
 

@@ -42,6 +42,10 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		// Clients may set a log level (logging/setLevel answers {}); the
 		// server's own logs go to stderr, so it sends no log notifications.
 		server.WithLogging(),
+		// MCP Apps: find_x_unfollow_candidates names a view (a ui://
+		// resource) that hosts which render views show with its results.
+		server.WithResourceCapabilities(false, false),
+		server.WithExtensions(map[string]any{tools.UIExtension: map[string]any{"mimeTypes": []string{tools.AppMIMEType}}}),
 	}
 	hooks := &server.Hooks{}
 	if o.ReadOnly {
@@ -72,6 +76,19 @@ func New(o Options, deps *tools.Deps) *server.MCPServer {
 		}
 	}
 	s.AddPrompts(prompts...)
+	// Each view is registered when the tool that shows it is (read-only
+	// mode keeps the finder, so it keeps its view; the view's writes are
+	// then refused as any other call's would be).
+	var views []server.ServerResource
+	for _, v := range tools.Views() {
+		for _, t := range list {
+			if t.Tool.Meta != nil && viewURI(t.Tool.Meta) == v.Resource.URI {
+				views = append(views, server.ServerResource{Resource: v.Resource, Handler: v.Handler()})
+				break
+			}
+		}
+	}
+	s.AddResources(views...)
 	return s
 }
 
@@ -109,6 +126,13 @@ func refuseWithheldTools(_ context.Context, _ any, message any) error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// viewURI is the view a tool's _meta names, or "".
+func viewURI(m *mcp.Meta) string {
+	ui, _ := m.AdditionalFields["ui"].(map[string]any)
+	uri, _ := ui["resourceUri"].(string)
+	return uri
 }
 
 // WriteToolNames lists the tools that write (readOnlyHint false).

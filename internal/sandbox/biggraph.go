@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The big graph: a second sandbox account, @xfollow_big, that follows a few
@@ -74,13 +75,16 @@ func (s *Sandbox) ensureBigFor(v string) {
 
 func (s *Sandbox) seedBig() {
 	s.bigSeeded = true
-	s.addUser(&user{ID: BigID, Username: BigUsername, Name: "xfollow big sandbox account"})
+	s.addUser(&user{ID: BigID, Username: BigUsername, Name: "xfollow big sandbox account", Description: "A generated account that follows thousands.",
+		Avatar: DefaultAvatar, CreatedAt: time.Date(2015, 6, 15, 12, 0, 0, 0, time.UTC)})
 	for n := 1; n <= bigUserCount; n++ {
-		s.addUser(&user{
-			ID: BigUserID(n), Username: BigUsernameOf(n), Name: fmt.Sprintf("Big User %d", n),
+		u := &user{
+			ID: BigUserID(n), Username: BigUsernameOf(n),
 			// A spread of sizes, from a handful of followers to tens of thousands.
 			ExtraFollowers: int64((n * 7919) % 40000 / (1 + n%9)),
-		})
+		}
+		persona(u, n, true) // name, bio, picture, date, verified (profiles.go)
+		s.addUser(u)
 	}
 	for n := 1; n <= BigFollowingCount; n++ {
 		s.follow(BigID, BigUserID(n))

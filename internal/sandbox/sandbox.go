@@ -91,6 +91,11 @@ type user struct {
 	// ExtraFollowers are followers outside the simulated graph, added to the
 	// count profiles show (the graph holds only the accounts tests walk).
 	ExtraFollowers int64
+	// ExtraFollowing are followings outside the simulated graph.
+	ExtraFollowing int64
+	Description    string
+	Avatar         string // profile picture URL; "" when the gateway says nothing
+	CreatedAt      time.Time
 }
 
 // Sandbox is the simulated gateway. It is safe for concurrent use.
@@ -165,13 +170,23 @@ func New(o Options) *Sandbox {
 
 // Seeded accounts that examples and tests refer to.
 var seedUsers = []user{
-	{ID: MeID, Username: MeUsername, Name: "xfollow sandbox account"},
-	{ID: "2244994945", Username: "TwitterDev", Name: "Developers", Verified: true},
-	{ID: "783214", Username: "X", Name: "X", Verified: true},
-	{ID: "11348282", Username: "NASA", Name: "NASA", Verified: true},
-	{ID: "12", Username: "jack", Name: "jack", Verified: true},
-	{ID: "1500000000000000001", Username: "quiet_owl", Name: "Quiet Owl", Protected: true},
-	{ID: "1500000000000000002", Username: "new_friend", Name: "New Friend"},
+	{ID: MeID, Username: MeUsername, Name: "xfollow sandbox account", Description: "The simulated linked account.",
+		Avatar: DefaultAvatar, CreatedAt: time.Date(2020, 5, 1, 9, 30, 0, 0, time.UTC)},
+	{ID: "2244994945", Username: "TwitterDev", Name: "Developers", Verified: true, ExtraFollowers: 500000, ExtraFollowing: 1700,
+		Description: "The voice of the X Developer Platform.", Avatar: "https://pbs.twimg.com/profile_images/1445764922474827784/W2zEPN7U_normal.jpg",
+		CreatedAt: time.Date(2013, 12, 14, 4, 35, 55, 0, time.UTC)},
+	{ID: "783214", Username: "X", Name: "X", Verified: true, ExtraFollowers: 60000000, Description: "what's happening?!",
+		Avatar: "https://pbs.twimg.com/profile_images/1683899100922511378/5lY42eHs_normal.jpg", CreatedAt: time.Date(2007, 2, 20, 14, 35, 54, 0, time.UTC)},
+	{ID: "11348282", Username: "NASA", Name: "NASA", Verified: true, ExtraFollowers: 80000000, ExtraFollowing: 190,
+		Description: "Exploring the universe and our home planet.", Avatar: "https://pbs.twimg.com/profile_images/1321163587679784960/0ZxKlEKB_normal.jpg",
+		CreatedAt: time.Date(2007, 12, 19, 20, 20, 32, 0, time.UTC)},
+	{ID: "12", Username: "jack", Name: "jack", Verified: true, ExtraFollowers: 6000000, ExtraFollowing: 4000, Description: "no state is the best state",
+		Avatar: "https://pbs.twimg.com/profile_images/1661201415899951105/azNjKOSH_normal.jpg", CreatedAt: time.Date(2006, 3, 21, 20, 50, 14, 0, time.UTC)},
+	{ID: "1500000000000000001", Username: "quiet_owl", Name: "Quiet Owl", Protected: true, ExtraFollowers: 40, ExtraFollowing: 80,
+		Description: "Protected account. Night shift.", Avatar: DefaultAvatar, CreatedAt: time.Date(2019, 10, 31, 23, 59, 0, 0, time.UTC)},
+	{ID: "1500000000000000002", Username: "new_friend", Name: "New Friend", ExtraFollowers: 310, ExtraFollowing: 420,
+		Description: "Just joined. Say hi!", Avatar: "https://pbs.twimg.com/profile_images/1500000000000000002/newfriend_normal.jpg",
+		CreatedAt: time.Date(2024, 2, 29, 12, 0, 0, 0, time.UTC)},
 }
 
 // SimUserCount is the number of generated users the sandbox account follows
@@ -189,7 +204,9 @@ func (s *Sandbox) seed() {
 	}
 	for i := 1; i <= SimUserCount; i++ {
 		id := fmt.Sprintf("17%017d", i)
-		u := &user{ID: id, Username: fmt.Sprintf("sim_user_%02d", i), Name: fmt.Sprintf("Simulated User %d", i)}
+		u := &user{ID: id, Username: fmt.Sprintf("sim_user_%02d", i)}
+		persona(u, i, false)
+		u.ExtraFollowers = int64((i * 7919) % 5000)
 		s.addUser(u)
 		s.follow(MeID, id)
 		if i%3 == 0 {
@@ -589,7 +606,7 @@ func (s *Sandbox) lookup(name string) (*user, bool) {
 // endpoints return.
 func (s *Sandbox) profile(u *user) map[string]any {
 	followers := int64(len(s.followers[u.ID])) + u.ExtraFollowers
-	return map[string]any{
+	p := map[string]any{
 		"type":           "user",
 		"id":             u.ID,
 		"userName":       u.Username,
@@ -598,8 +615,16 @@ func (s *Sandbox) profile(u *user) map[string]any {
 		"isBlueVerified": u.Verified,
 		"protected":      u.Protected,
 		"followers":      followers,
-		"following":      len(s.follows[u.ID]),
+		"following":      int64(len(s.follows[u.ID])) + u.ExtraFollowing,
+		"description":    u.Description,
 	}
+	if u.Avatar != "" {
+		p["profilePicture"] = u.Avatar
+	}
+	if !u.CreatedAt.IsZero() {
+		p["createdAt"] = u.CreatedAt.Format(time.RubyDate) // "Thu Dec 13 08:41:26 +0000 2007", as twitterapi.io gives it
+	}
+	return p
 }
 
 func (s *Sandbox) handleInfo(w http.ResponseWriter, q url.Values, reqID string) {
