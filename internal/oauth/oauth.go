@@ -317,25 +317,44 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // or a load balancer in front of the server), the last address in the last
 // X-Forwarded-For header, the one that proxy appended. Without it every
 // person behind the proxy would share one limit. The name only selects a
-// rate-limit window; it authorizes nothing.
+// rate-limit window; it authorizes nothing. An IPv6 address is named by
+// its /64: one subscriber holds a whole /64 and could otherwise take a new
+// window (and a new entry in the limiter's bounded map) per address.
 func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	peer, err := netip.ParseAddr(host)
-	if err != nil || !(peer.IsLoopback() || peer.IsPrivate()) {
+	if err != nil {
 		return host
+	}
+	if !(peer.IsLoopback() || peer.IsPrivate()) {
+		return addrName(peer)
 	}
 	xff := r.Header.Values("X-Forwarded-For")
 	if len(xff) == 0 {
-		return host
+		return addrName(peer)
 	}
 	hops := strings.Split(xff[len(xff)-1], ",")
 	if a, err := netip.ParseAddr(strings.TrimSpace(hops[len(hops)-1])); err == nil {
-		return a.Unmap().String()
+		return addrName(a)
 	}
-	return host
+	return addrName(peer)
+}
+
+// addrName is an IPv4 address as it is, an IPv6 one as its /64 (loopback
+// as it is).
+func addrName(a netip.Addr) string {
+	a = a.Unmap().WithZone("")
+	if a.Is4() || a.IsLoopback() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
 
 func isLoopback(host string) bool {

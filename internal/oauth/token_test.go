@@ -269,9 +269,14 @@ func TestClientAddr(t *testing.T) {
 		{"127.0.0.1:5000", nil, "127.0.0.1"},
 		{"127.0.0.1:5000", []string{"198.51.100.1"}, "198.51.100.1"},
 		{"10.1.2.3:5000", []string{"spoofed, 198.51.100.2"}, "198.51.100.2"},
-		{"[::1]:5000", []string{"1.1.1.1", "2001:db8::5"}, "2001:db8::5"},
+		{"[::1]:5000", []string{"1.1.1.1", "2001:db8::5"}, "2001:db8::/64"},
 		{"10.1.2.3:5000", []string{"not an address"}, "10.1.2.3"},
 		{"[::ffff:10.0.0.9]:1", []string{"::ffff:198.51.100.3"}, "198.51.100.3"},
+		// One IPv6 client holds a whole /64: rotating the low bits must not
+		// give it a fresh window (nor fill the limiter's map).
+		{"[2001:db8:1:2::7]:5000", nil, "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:5000", nil, "2001:db8:1:2::/64"},
+		{"[::1]:5000", []string{"2001:db8:1:2:ffff::9"}, "2001:db8:1:2::/64"},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = tc.remote
