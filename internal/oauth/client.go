@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -54,6 +55,14 @@ func (s *Server) openClient(id string) (client, bool) {
 func checkRedirectURI(uri string) error {
 	if len(uri) > maxRedirectURILen {
 		return errors.New("a redirect URI is longer than 512 characters")
+	}
+	for i := 0; i < len(uri); i++ {
+		if uri[i] <= ' ' || uri[i] > '~' {
+			// A URI is ASCII (RFC 3986); the consent page shows this one,
+			// and a host in another script or a bidi control would show
+			// one place and send to another.
+			return errors.New("a redirect URI must be printable ASCII (a host in punycode, other characters percent-encoded)")
+		}
 	}
 	u, err := url.Parse(uri)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
@@ -149,7 +158,14 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	name := strings.TrimSpace(reg.ClientName)
+	name := strings.TrimSpace(strings.Map(func(r rune) rune {
+		// Control and format characters (bidi overrides, zero widths)
+		// could reorder or hide the consent page's text around the name.
+		if unicode.In(r, unicode.Cc, unicode.Cf) || r == '\u2028' || r == '\u2029' {
+			return -1
+		}
+		return r
+	}, reg.ClientName))
 	if !utf8.ValidString(name) {
 		name = ""
 	}

@@ -115,7 +115,11 @@ func TestRegister(t *testing.T) {
 	}
 	bad := [][]string{{"http://example.com/cb"}, {"https://example.com/cb#frag"}, {"/relative"}, {"javascript:alert(1)"},
 		{"https://u:p@example.com/cb"}, {}, {"https://a.example/1", "https://a.example/2", "https://a.example/3", "https://a.example/4", "https://a.example/5", "https://a.example/6"},
-		{"https://example.com/" + strings.Repeat("a", 600)}}
+		{"https://example.com/" + strings.Repeat("a", 600)},
+		// The consent page shows the redirect host: a look-alike in another
+		// script, or a bidi control, would show one host and send to another.
+		{"https://cl\u0430ude.ai/cb"}, {"https://evil.example\u202e/cb"}, {"http://127.0.0.1.evil.example/cb"}, {"http://localhost@evil.example/cb"},
+		{"http://localhost./cb"}, {"http://127.0.0.1./cb"}}
 	for _, uris := range bad {
 		if id, r := f.register(uris, "App"); r.status != http.StatusBadRequest || id != "" || !strings.Contains(r.body, "invalid_redirect_uri") {
 			t.Errorf("%v accepted: %d %s", uris, r.status, r.body)
@@ -125,8 +129,13 @@ func TestRegister(t *testing.T) {
 	if r := f.do(req); r.status != http.StatusBadRequest {
 		t.Errorf("client_credentials accepted: %s", r.body)
 	}
+	// A client name cannot reorder or hide the page's text around it.
+	id, _ := f.register([]string{cb}, "Claude\u202e (deifirev) \u200bX\x01")
+	if c, _ := f.s.openClient(id); c.Name != "Claude (deifirev) X" {
+		t.Errorf("control and format characters kept in the name: %q", c.Name)
+	}
 	// A tampered client id does not open.
-	id, _ := f.register([]string{cb}, "App")
+	id, _ = f.register([]string{cb}, "App")
 	if _, ok := f.s.openClient(id[:len(id)-2] + "AA"); ok {
 		t.Error("a tampered client id opened")
 	}
