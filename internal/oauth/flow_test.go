@@ -73,7 +73,10 @@ func TestDiscovery(t *testing.T) {
 
 func TestPublicURL(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"https://MCP.example.com": "https://mcp.example.com", "https://h.example:8443/": "https://h.example:8443", "http://127.0.0.1:8080": "http://127.0.0.1:8080"} {
+	for in, want := range map[string]string{"https://MCP.example.com": "https://mcp.example.com", "https://h.example:8443/": "https://h.example:8443", "http://127.0.0.1:8080": "http://127.0.0.1:8080",
+		// A default port is dropped: clients compare the resource with the
+		// URL they were given, https://host/mcp.
+		"https://mcp.example.com:443": "https://mcp.example.com", "http://127.0.0.1:80/": "http://127.0.0.1"} {
 		if got, err := ParsePublicURL(in); err != nil || got != want {
 			t.Errorf("%s: %q %v", in, got, err)
 		}

@@ -202,7 +202,13 @@ func ParsePublicURL(raw string) (string, error) {
 	default:
 		return "", fmt.Errorf("%q: the public URL must be https:// (http:// only for a loopback host): the consent page takes the person's AIsa key", raw)
 	}
-	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		// Clients compare the resource with the URL they were given,
+		// which names no default port.
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // Listening fills the issuer from the bound address when no public URL was
