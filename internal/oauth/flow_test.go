@@ -2,8 +2,10 @@ package oauth
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -195,11 +197,21 @@ func TestAuthorizeRequestErrorsGoBackToTheClient(t *testing.T) {
 		"two resources":    {url.Values{"resource": {f.s.Resource(), f.s.Resource()}}, "invalid_target"},
 		"token flow":       {url.Values{"response_type": {"token"}}, "unsupported_response_type"},
 	}
+	// Anyone can register a client with a redirect of their choosing, so
+	// an erroneous request is never redirected automatically (that would
+	// make this server an open redirector, RFC 9700 4.11.2): the page says
+	// what is wrong, names the host, and links back with the error.
+	link := regexp.MustCompile(`<a class="back" href="([^"]+)">`)
 	for name, c := range cases {
 		r := f.get(f.authorizeURL(id, c.extra))
-		loc, err := url.Parse(r.header.Get("Location"))
-		if r.status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), cb+"?") {
-			t.Errorf("%s: %d %q", name, r.status, r.header.Get("Location"))
+		m := link.FindStringSubmatch(r.body)
+		if r.status != http.StatusBadRequest || r.header.Get("Location") != "" || m == nil || !strings.Contains(r.body, "127.0.0.1:7777") {
+			t.Errorf("%s: %d Location=%q\n%s", name, r.status, r.header.Get("Location"), r.body)
+			continue
+		}
+		loc, err := url.Parse(html.UnescapeString(m[1]))
+		if err != nil || !strings.HasPrefix(loc.String(), cb+"?") {
+			t.Errorf("%s: link %q", name, m[1])
 			continue
 		}
 		q := loc.Query()
