@@ -17,6 +17,7 @@ const (
 	maxRedirectURIs   = 5
 	maxRedirectURILen = 512
 	maxClientNameLen  = 100
+	maxClientIDLen    = 4096 // what openClient accepts
 )
 
 // client is what a client id carries, sealed: nothing about clients is
@@ -39,7 +40,7 @@ func (s *Server) sealClient(c client) string {
 func (s *Server) openClient(id string) (client, bool) {
 	var c client
 	rest, ok := strings.CutPrefix(id, clientPrefix)
-	if !ok || len(id) > 4096 {
+	if !ok || len(id) > maxClientIDLen {
 		return c, false
 	}
 	b, err := s.client.Open(rest, clientAAD)
@@ -175,6 +176,10 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now()
 	c := client{RedirectURIs: reg.RedirectURIs, Name: name, IssuedAt: now.Unix()}
 	id := s.sealClient(c)
+	if len(id) > maxClientIDLen {
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_client_metadata", "the redirect URIs and the name are too long together: the client id that carries them would exceed 4096 characters; register fewer or shorter redirect URIs"})
+		return
+	}
 	s.o.Logger.Info("oauth client registered", "client_name", name, "redirect_uris", len(c.RedirectURIs))
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"client_id":                  id,

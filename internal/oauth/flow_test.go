@@ -134,6 +134,19 @@ func TestRegister(t *testing.T) {
 	if r := f.do(req); r.status != http.StatusBadRequest {
 		t.Errorf("client_credentials accepted: %s", r.body)
 	}
+	// Registration never hands out a client id the server would not open:
+	// within the bounds of each field, the whole can still be too long.
+	var long []string
+	for i := range 5 {
+		long = append(long, "https://a.example/"+string(rune('a'+i))+"?"+strings.Repeat("x=1&", 120))
+	}
+	if id, r := f.register(long, strings.Repeat("\u00e9", 100)); r.status == http.StatusCreated {
+		if _, ok := f.s.openClient(id); !ok {
+			t.Errorf("registered a client id (%d characters) that does not open", len(id))
+		}
+	} else if r.status != http.StatusBadRequest || !strings.Contains(r.body, "invalid_client_metadata") {
+		t.Errorf("too long a registration: %d %s", r.status, r.body)
+	}
 	// A client name cannot reorder or hide the page's text around it.
 	id, _ := f.register([]string{cb}, "Claude\u202e (deifirev) \u200bX\x01")
 	if c, _ := f.s.openClient(id); c.Name != "Claude (deifirev) X" {
