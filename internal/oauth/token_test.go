@@ -288,3 +288,46 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+// One person who consented once could loop on /token: every refresh leaves
+// two entries for 30 days (some 700 bytes), thousands a second. The
+// in-memory store is bounded; past the bound /token answers 503 and the
+// process keeps serving.
+func TestMemoryStoreIsBounded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ms := f.store.(*MemoryStore)
+	ms.max = 40
+	id, code := f.code()
+	tk, r := f.exchange(id, code, verifier)
+	if r.status != http.StatusOK {
+		t.Fatal(r.body)
+	}
+	refused := false
+	for range 100 {
+		next, r := f.refresh(id, tk.Refresh)
+		if r.status == http.StatusServiceUnavailable && strings.Contains(r.body, "temporarily_unavailable") {
+			refused = true
+			break
+		}
+		if r.status != http.StatusOK {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		tk = next
+	}
+	ms.mu.Lock()
+	n := len(ms.entries)
+	ms.mu.Unlock()
+	if !refused || n > ms.max {
+		t.Fatalf("refused %v, %d entries for a bound of %d", refused, n, ms.max)
+	}
+	if !strings.Contains(f.logs.String(), "--state") {
+		t.Errorf("the log does not say what to do:\n%s", f.logs.String())
+	}
+	// Once entries expire, the store takes new ones again.
+	f.clock.Add(RefreshTTL + 2*time.Hour)
+	id, code = f.code()
+	if _, r := f.exchange(id, code, verifier); r.status != http.StatusOK {
+		t.Errorf("after expiry: %d %s", r.status, r.body)
+	}
+}
