@@ -264,9 +264,11 @@ func TestOAuthRefusalsEndToEnd(t *testing.T) {
 	if r := do(t, noFollow, req); r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" {
 		t.Errorf("mismatched redirect: %d %q", r.Status, r.Header.Get("Location"))
 	}
-	// A foreign resource goes back to the client as invalid_target.
+	// A foreign resource is refused with invalid_target, on a page that
+	// links back to the client: never an automatic redirect (anyone can
+	// register a client, so that would be an open redirector).
 	req, _ = http.NewRequest(http.MethodGet, c.authURL("https://other.example/mcp", v, "x"), nil)
-	if r := do(t, noFollow, req); r.Status != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "error=invalid_target") {
+	if r := do(t, noFollow, req); r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Body, "error=invalid_target") {
 		t.Errorf("foreign resource: %d %q", r.Status, r.Header.Get("Location"))
 	}
 	// A form posted from another site.

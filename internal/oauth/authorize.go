@@ -65,11 +65,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// From here on the client and its redirect are known good: errors go
-	// back to the client (RFC 6749 4.1.2.1).
+	// From here on the client and its redirect are known: errors go back
+	// to the client (RFC 6749 4.1.2.1), but only when the person follows a
+	// link. Anyone can register a client with a redirect of their choosing,
+	// so redirecting an erroneous request automatically would make this
+	// server an open redirector for any site (RFC 9700 4.11.2).
 	state := q.Get("state")
 	fail := func(code, desc string) {
-		s.redirect(w, r, redirect, url.Values{"error": {code}, "error_description": {desc}, "state": {state}})
+		s.errorBackPage(w, redirect, desc, url.Values{"error": {code}, "error_description": {desc}, "state": {state}})
 	}
 	switch {
 	case len(q["state"]) > 1 || len(state) > 2048:
@@ -197,6 +200,17 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 // redirect sends the browser back to the client with params and iss
 // (RFC 9207): 303 after the form's POST, 302 after a GET.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to string, params url.Values) {
+	pageHeaders(w)
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	w.Header().Set("Location", s.backURL(to, params))
+	w.WriteHeader(status)
+}
+
+// backURL is the client's redirect URI with params and iss (RFC 9207).
+func (s *Server) backURL(to string, params url.Values) string {
 	u, _ := url.Parse(to) // checked at registration
 	q := u.Query()
 	for k, vs := range params {
@@ -207,13 +221,20 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to string, par
 	}
 	q.Set("iss", s.Issuer())
 	u.RawQuery = q.Encode()
-	pageHeaders(w)
-	status := http.StatusFound
-	if r.Method == http.MethodPost {
-		status = http.StatusSeeOther
+	return u.String()
+}
+
+// errorBackPage says why the client's request was refused, and links back
+// to the client with the error for the person to follow.
+func (s *Server) errorBackPage(w http.ResponseWriter, to, msg string, params url.Values) {
+	host := to
+	if u, err := url.Parse(to); err == nil {
+		host = u.Host
 	}
-	w.Header().Set("Location", u.String())
-	w.WriteHeader(status)
+	pageHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = errorBackTmpl.Execute(w, map[string]string{"Problem": msg, "Host": host, "Back": s.backURL(to, params)})
 }
 
 // pageHeaders are sent with every page and redirect of the consent flow:
@@ -303,6 +324,17 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <p><button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" formnovalidate>Deny</button></p>
 </form>
+</body></html>
+`))
+
+var errorBackTmpl = template.Must(template.New("error-back").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>xfollow-mcp: cannot connect</title><style>` + pageStyle + `</style></head><body>
+<h1>Cannot connect</h1>
+<p>The app's request was refused: it would send you back to</p>
+<p class="host">{{.Host}}</p>
+<p class="problem" role="alert">{{.Problem}}</p>
+<p>If you started this from that app just now, <a class="back" href="{{.Back}}">return to it</a> to tell it so. Otherwise close this page.</p>
 </body></html>
 `))
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -16,6 +17,7 @@ const (
 	maxRedirectURIs   = 5
 	maxRedirectURILen = 512
 	maxClientNameLen  = 100
+	maxClientIDLen    = 4096 // what openClient accepts
 )
 
 // client is what a client id carries, sealed: nothing about clients is
@@ -38,7 +40,7 @@ func (s *Server) sealClient(c client) string {
 func (s *Server) openClient(id string) (client, bool) {
 	var c client
 	rest, ok := strings.CutPrefix(id, clientPrefix)
-	if !ok || len(id) > 4096 {
+	if !ok || len(id) > maxClientIDLen {
 		return c, false
 	}
 	b, err := s.client.Open(rest, clientAAD)
@@ -54,6 +56,14 @@ func (s *Server) openClient(id string) (client, bool) {
 func checkRedirectURI(uri string) error {
 	if len(uri) > maxRedirectURILen {
 		return errors.New("a redirect URI is longer than 512 characters")
+	}
+	for i := 0; i < len(uri); i++ {
+		if uri[i] <= ' ' || uri[i] > '~' {
+			// A URI is ASCII (RFC 3986); the consent page shows this one,
+			// and a host in another script or a bidi control would show
+			// one place and send to another.
+			return errors.New("a redirect URI must be printable ASCII (a host in punycode, other characters percent-encoded)")
+		}
 	}
 	u, err := url.Parse(uri)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
@@ -149,7 +159,14 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	name := strings.TrimSpace(reg.ClientName)
+	name := strings.TrimSpace(strings.Map(func(r rune) rune {
+		// Control and format characters (bidi overrides, zero widths)
+		// could reorder or hide the consent page's text around the name.
+		if unicode.In(r, unicode.Cc, unicode.Cf) || r == '\u2028' || r == '\u2029' {
+			return -1
+		}
+		return r
+	}, reg.ClientName))
 	if !utf8.ValidString(name) {
 		name = ""
 	}
@@ -159,6 +176,10 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now()
 	c := client{RedirectURIs: reg.RedirectURIs, Name: name, IssuedAt: now.Unix()}
 	id := s.sealClient(c)
+	if len(id) > maxClientIDLen {
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_client_metadata", "the redirect URIs and the name are too long together: the client id that carries them would exceed 4096 characters; register fewer or shorter redirect URIs"})
+		return
+	}
 	s.o.Logger.Info("oauth client registered", "client_name", name, "redirect_uris", len(c.RedirectURIs))
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"client_id":                  id,

@@ -2,8 +2,10 @@ package oauth
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +75,10 @@ func TestDiscovery(t *testing.T) {
 
 func TestPublicURL(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"https://MCP.example.com": "https://mcp.example.com", "https://h.example:8443/": "https://h.example:8443", "http://127.0.0.1:8080": "http://127.0.0.1:8080"} {
+	for in, want := range map[string]string{"https://MCP.example.com": "https://mcp.example.com", "https://h.example:8443/": "https://h.example:8443", "http://127.0.0.1:8080": "http://127.0.0.1:8080",
+		// A default port is dropped: clients compare the resource with the
+		// URL they were given, https://host/mcp.
+		"https://mcp.example.com:443": "https://mcp.example.com", "http://127.0.0.1:80/": "http://127.0.0.1"} {
 		if got, err := ParsePublicURL(in); err != nil || got != want {
 			t.Errorf("%s: %q %v", in, got, err)
 		}
@@ -115,7 +120,11 @@ func TestRegister(t *testing.T) {
 	}
 	bad := [][]string{{"http://example.com/cb"}, {"https://example.com/cb#frag"}, {"/relative"}, {"javascript:alert(1)"},
 		{"https://u:p@example.com/cb"}, {}, {"https://a.example/1", "https://a.example/2", "https://a.example/3", "https://a.example/4", "https://a.example/5", "https://a.example/6"},
-		{"https://example.com/" + strings.Repeat("a", 600)}}
+		{"https://example.com/" + strings.Repeat("a", 600)},
+		// The consent page shows the redirect host: a look-alike in another
+		// script, or a bidi control, would show one host and send to another.
+		{"https://cl\u0430ude.ai/cb"}, {"https://evil.example\u202e/cb"}, {"http://127.0.0.1.evil.example/cb"}, {"http://localhost@evil.example/cb"},
+		{"http://localhost./cb"}, {"http://127.0.0.1./cb"}}
 	for _, uris := range bad {
 		if id, r := f.register(uris, "App"); r.status != http.StatusBadRequest || id != "" || !strings.Contains(r.body, "invalid_redirect_uri") {
 			t.Errorf("%v accepted: %d %s", uris, r.status, r.body)
@@ -125,8 +134,26 @@ func TestRegister(t *testing.T) {
 	if r := f.do(req); r.status != http.StatusBadRequest {
 		t.Errorf("client_credentials accepted: %s", r.body)
 	}
+	// Registration never hands out a client id the server would not open:
+	// within the bounds of each field, the whole can still be too long.
+	var long []string
+	for i := range 5 {
+		long = append(long, "https://a.example/"+string(rune('a'+i))+"?"+strings.Repeat("x=1&", 120))
+	}
+	if id, r := f.register(long, strings.Repeat("\u00e9", 100)); r.status == http.StatusCreated {
+		if _, ok := f.s.openClient(id); !ok {
+			t.Errorf("registered a client id (%d characters) that does not open", len(id))
+		}
+	} else if r.status != http.StatusBadRequest || !strings.Contains(r.body, "invalid_client_metadata") {
+		t.Errorf("too long a registration: %d %s", r.status, r.body)
+	}
+	// A client name cannot reorder or hide the page's text around it.
+	id, _ := f.register([]string{cb}, "Claude\u202e (deifirev) \u200bX\x01")
+	if c, _ := f.s.openClient(id); c.Name != "Claude (deifirev) X" {
+		t.Errorf("control and format characters kept in the name: %q", c.Name)
+	}
 	// A tampered client id does not open.
-	id, _ := f.register([]string{cb}, "App")
+	id, _ = f.register([]string{cb}, "App")
 	if _, ok := f.s.openClient(id[:len(id)-2] + "AA"); ok {
 		t.Error("a tampered client id opened")
 	}
@@ -183,11 +210,21 @@ func TestAuthorizeRequestErrorsGoBackToTheClient(t *testing.T) {
 		"two resources":    {url.Values{"resource": {f.s.Resource(), f.s.Resource()}}, "invalid_target"},
 		"token flow":       {url.Values{"response_type": {"token"}}, "unsupported_response_type"},
 	}
+	// Anyone can register a client with a redirect of their choosing, so
+	// an erroneous request is never redirected automatically (that would
+	// make this server an open redirector, RFC 9700 4.11.2): the page says
+	// what is wrong, names the host, and links back with the error.
+	link := regexp.MustCompile(`<a class="back" href="([^"]+)">`)
 	for name, c := range cases {
 		r := f.get(f.authorizeURL(id, c.extra))
-		loc, err := url.Parse(r.header.Get("Location"))
-		if r.status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), cb+"?") {
-			t.Errorf("%s: %d %q", name, r.status, r.header.Get("Location"))
+		m := link.FindStringSubmatch(r.body)
+		if r.status != http.StatusBadRequest || r.header.Get("Location") != "" || m == nil || !strings.Contains(r.body, "127.0.0.1:7777") {
+			t.Errorf("%s: %d Location=%q\n%s", name, r.status, r.header.Get("Location"), r.body)
+			continue
+		}
+		loc, err := url.Parse(html.UnescapeString(m[1]))
+		if err != nil || !strings.HasPrefix(loc.String(), cb+"?") {
+			t.Errorf("%s: link %q", name, m[1])
 			continue
 		}
 		q := loc.Query()

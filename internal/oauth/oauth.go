@@ -202,7 +202,13 @@ func ParsePublicURL(raw string) (string, error) {
 	default:
 		return "", fmt.Errorf("%q: the public URL must be https:// (http:// only for a loopback host): the consent page takes the person's AIsa key", raw)
 	}
-	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		// Clients compare the resource with the URL they were given,
+		// which names no default port.
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // Listening fills the issuer from the bound address when no public URL was
@@ -317,25 +323,44 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // or a load balancer in front of the server), the last address in the last
 // X-Forwarded-For header, the one that proxy appended. Without it every
 // person behind the proxy would share one limit. The name only selects a
-// rate-limit window; it authorizes nothing.
+// rate-limit window; it authorizes nothing. An IPv6 address is named by
+// its /64: one subscriber holds a whole /64 and could otherwise take a new
+// window (and a new entry in the limiter's bounded map) per address.
 func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	peer, err := netip.ParseAddr(host)
-	if err != nil || !(peer.IsLoopback() || peer.IsPrivate()) {
+	if err != nil {
 		return host
+	}
+	if !(peer.IsLoopback() || peer.IsPrivate()) {
+		return addrName(peer)
 	}
 	xff := r.Header.Values("X-Forwarded-For")
 	if len(xff) == 0 {
-		return host
+		return addrName(peer)
 	}
 	hops := strings.Split(xff[len(xff)-1], ",")
 	if a, err := netip.ParseAddr(strings.TrimSpace(hops[len(hops)-1])); err == nil {
-		return a.Unmap().String()
+		return addrName(a)
 	}
-	return host
+	return addrName(peer)
+}
+
+// addrName is an IPv4 address as it is, an IPv6 one as its /64 (loopback
+// as it is).
+func addrName(a netip.Addr) string {
+	a = a.Unmap().WithZone("")
+	if a.Is4() || a.IsLoopback() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
 
 func isLoopback(host string) bool {

@@ -20,12 +20,24 @@ type Store interface {
 	Get(ctx context.Context, name string) ([]byte, bool, error)
 }
 
+// MaxMemoryEntries bounds a MemoryStore. Each refresh leaves two entries
+// for 30 days (some 700 bytes together), so without a bound one person
+// looping on /token would grow the process by megabytes a second. The
+// bound holds some 90 MB; past it, /token answers 503 until entries expire
+// (or the server restarts), and the log says to use --state.
+const MaxMemoryEntries = 250_000
+
+// ErrStoreFull is what a full MemoryStore returns.
+var ErrStoreFull = errors.New("the in-memory token store is full; with many people, keep tokens in Redis with --state")
+
 // MemoryStore is a Store in this process: enough for one replica.
 type MemoryStore struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	entries map[string]memEntry
 	puts    int
+	max     int
+	swept   time.Time // last sweep forced by a full store
 }
 
 type memEntry struct {
@@ -38,7 +50,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, entries: map[string]memEntry{}}
+	return &MemoryStore{now: now, entries: map[string]memEntry{}, max: MaxMemoryEntries}
 }
 
 func (m *MemoryStore) get(name string) (memEntry, bool) {
@@ -57,12 +69,29 @@ func (m *MemoryStore) sweep() {
 	if m.puts%1024 != 0 {
 		return
 	}
+	m.sweepAll()
+}
+
+func (m *MemoryStore) sweepAll() {
 	now := m.now()
 	for k, e := range m.entries {
 		if !now.Before(e.until) {
 			delete(m.entries, k)
 		}
 	}
+}
+
+// room makes room for a new entry: false when the store is full of live
+// entries. A full store sweeps at most once a second.
+func (m *MemoryStore) room(name string) bool {
+	if _, ok := m.entries[name]; ok || len(m.entries) < m.max {
+		return true
+	}
+	if now := m.now(); now.Sub(m.swept) >= time.Second {
+		m.swept = now
+		m.sweepAll()
+	}
+	return len(m.entries) < m.max
 }
 
 // Once implements Store.
@@ -73,6 +102,9 @@ func (m *MemoryStore) Once(_ context.Context, name string, ttl time.Duration) (b
 		return false, nil
 	}
 	m.sweep()
+	if !m.room(name) {
+		return false, ErrStoreFull
+	}
 	m.entries[name] = memEntry{value: []byte("1"), until: m.now().Add(ttl)}
 	return true, nil
 }
@@ -82,6 +114,9 @@ func (m *MemoryStore) Put(_ context.Context, name string, value []byte, ttl time
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep()
+	if !m.room(name) {
+		return ErrStoreFull
+	}
 	m.entries[name] = memEntry{value: append([]byte(nil), value...), until: m.now().Add(ttl)}
 	return nil
 }

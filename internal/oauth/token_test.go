@@ -269,9 +269,14 @@ func TestClientAddr(t *testing.T) {
 		{"127.0.0.1:5000", nil, "127.0.0.1"},
 		{"127.0.0.1:5000", []string{"198.51.100.1"}, "198.51.100.1"},
 		{"10.1.2.3:5000", []string{"spoofed, 198.51.100.2"}, "198.51.100.2"},
-		{"[::1]:5000", []string{"1.1.1.1", "2001:db8::5"}, "2001:db8::5"},
+		{"[::1]:5000", []string{"1.1.1.1", "2001:db8::5"}, "2001:db8::/64"},
 		{"10.1.2.3:5000", []string{"not an address"}, "10.1.2.3"},
 		{"[::ffff:10.0.0.9]:1", []string{"::ffff:198.51.100.3"}, "198.51.100.3"},
+		// One IPv6 client holds a whole /64: rotating the low bits must not
+		// give it a fresh window (nor fill the limiter's map).
+		{"[2001:db8:1:2::7]:5000", nil, "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:5000", nil, "2001:db8:1:2::/64"},
+		{"[::1]:5000", []string{"2001:db8:1:2:ffff::9"}, "2001:db8:1:2::/64"},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = tc.remote
@@ -281,5 +286,48 @@ func TestClientAddr(t *testing.T) {
 		if got := ClientAddr(r); got != tc.want {
 			t.Errorf("%s %v: %q, want %q", tc.remote, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// One person who consented once could loop on /token: every refresh leaves
+// two entries for 30 days (some 700 bytes), thousands a second. The
+// in-memory store is bounded; past the bound /token answers 503 and the
+// process keeps serving.
+func TestMemoryStoreIsBounded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ms := f.store.(*MemoryStore)
+	ms.max = 40
+	id, code := f.code()
+	tk, r := f.exchange(id, code, verifier)
+	if r.status != http.StatusOK {
+		t.Fatal(r.body)
+	}
+	refused := false
+	for range 100 {
+		next, r := f.refresh(id, tk.Refresh)
+		if r.status == http.StatusServiceUnavailable && strings.Contains(r.body, "temporarily_unavailable") {
+			refused = true
+			break
+		}
+		if r.status != http.StatusOK {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		tk = next
+	}
+	ms.mu.Lock()
+	n := len(ms.entries)
+	ms.mu.Unlock()
+	if !refused || n > ms.max {
+		t.Fatalf("refused %v, %d entries for a bound of %d", refused, n, ms.max)
+	}
+	if !strings.Contains(f.logs.String(), "--state") {
+		t.Errorf("the log does not say what to do:\n%s", f.logs.String())
+	}
+	// Once entries expire, the store takes new ones again.
+	f.clock.Add(RefreshTTL + 2*time.Hour)
+	id, code = f.code()
+	if _, r := f.exchange(id, code, verifier); r.status != http.StatusOK {
+		t.Errorf("after expiry: %d %s", r.status, r.body)
 	}
 }
