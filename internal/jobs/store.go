@@ -417,15 +417,20 @@ func (s *Store) Control(id, fp, gateway, action string) error {
 			return err
 		}
 	}
-	err := s.j.Append(safety.Record{Time: s.now().UTC(), Phase: PhaseControl, JobID: id, Gateway: gateway,
-		KeyFingerprint: fp, Job: encodeControl(action)})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	applyControl(s.jobs[id], action)
-	return nil
+	// Applied under the journal's lock, where the runner's write guard
+	// reads it: a runner never writes an intent after the control record
+	// while it still reads the job as running.
+	return s.j.Exclusive(func(appendRec func(safety.Record) error) error {
+		err := appendRec(safety.Record{Time: s.now().UTC(), Phase: PhaseControl, JobID: id, Gateway: gateway,
+			KeyFingerprint: fp, Job: encodeControl(action)})
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		applyControl(s.jobs[id], action)
+		return nil
+	})
 }
 
 func (s *Store) lookup(id, fp, gateway string) (*Job, error) {
