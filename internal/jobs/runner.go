@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -16,6 +17,11 @@ import (
 // ErrStopped is what a Sender's allow function returns when the job was
 // paused or cancelled, by this process or another, just before the write.
 var ErrStopped = errors.New("job paused or cancelled")
+
+// ErrPaced is what a Sender's allow function returns when, once the journal
+// was caught up, the key's sends from every process sharing it leave no room
+// in its pace yet: nothing is written, and the runner plans again.
+var ErrPaced = fmt.Errorf("%w: the key's pace has no room yet", ErrStopped)
 
 // Result is what became of one attempt at an item.
 type Result struct {
@@ -294,13 +300,21 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 		r.Store.setNext(d.ID, retryAt)
 		return retryAt.Sub(now)
 	}
+	// The key's sends by other processes sharing the journal (or the state
+	// store) count in its windows too: the pace is the key's ceiling.
+	others := func() []time.Time {
+		return r.Store.sendTimes(d.KeyFingerprint, d.Gateway, d.Kind, r.Clock.Now().Add(-24*time.Hour))
+	}
 	r.mu.Lock()
 	p := r.pacers[pacerKey(d)]
 	if p == nil {
 		p = &pacer{}
 		r.pacers[pacerKey(d)] = p
 	}
-	due := p.nextAt(d.Pace, now)
+	r.mu.Unlock()
+	ext := others()
+	r.mu.Lock()
+	due := p.nextAt(d.Pace, now, ext)
 	r.mu.Unlock()
 	r.Store.setNext(d.ID, due)
 	if due.After(now) {
@@ -311,6 +325,16 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	guard := Guard{Allow: func() error {
 		if r.Store.stopped(d.ID) {
 			return ErrStopped
+		}
+		// Under the journal's lock, caught up: another process may have
+		// sent for the key since this pass planned.
+		ext := others()
+		now := r.Clock.Now()
+		r.mu.Lock()
+		free := p.free(d.Pace, now, ext)
+		r.mu.Unlock()
+		if free.After(now) {
+			return ErrPaced
 		}
 		return nil
 	}}
@@ -412,7 +436,7 @@ func (p *pacer) gap(pace Pace, rnd *rand.Rand) time.Duration {
 // runner that wakes late by less than a mean gap (a busy machine) keeps to
 // the plan, within the floor sent keeps; after longer downtime the plan
 // starts afresh from now: no catch-up.
-func (p *pacer) nextAt(pace Pace, now time.Time) time.Time {
+func (p *pacer) nextAt(pace Pace, now time.Time, others []time.Time) time.Time {
 	cut := now.Add(-24 * time.Hour)
 	i := sort.Search(len(p.sends), func(i int) bool { return p.sends[i].After(cut) })
 	p.sends = p.sends[i:]
@@ -420,22 +444,60 @@ func (p *pacer) nextAt(pace Pace, now time.Time) time.Time {
 	if t.IsZero() || now.Sub(t) > pace.MeanGap() {
 		t = now
 	}
+	t = p.free(pace, t, others)
+	p.due = t
+	return t
+}
+
+// free is the earliest time from t when every window has room, counting
+// this process's sends and others' (the key's sends other processes
+// journaled: the same send twice, at the same time, counts once), and that
+// is at least minGapShare of the mean gap after the latest of them.
+func (p *pacer) free(pace Pace, t time.Time, others []time.Time) time.Time {
+	all := mergeTimes(p.sends, others)
 	for _, w := range []struct {
 		span  time.Duration
 		limit int
 	}{{15 * time.Minute, pace.Per15m}, {24 * time.Hour, pace.PerDay}} {
-		if w.limit <= 0 || len(p.sends) < w.limit {
+		if w.limit <= 0 || len(all) < w.limit {
 			continue
 		}
 		// The window ending at t holds the sends after t-span; room once the
 		// limit-th newest has left it.
-		free := p.sends[len(p.sends)-w.limit].Add(w.span + time.Millisecond)
+		free := all[len(all)-w.limit].Add(w.span + time.Millisecond)
 		if free.After(t) {
 			t = free
 		}
 	}
-	p.due = t
+	if len(all) > 0 {
+		if floor := all[len(all)-1].Add(time.Duration(float64(pace.MeanGap()) * minGapShare)); floor.After(t) {
+			t = floor
+		}
+	}
 	return t
+}
+
+// mergeTimes is the sorted union of two sorted lists, a time in both once.
+func mergeTimes(a, b []time.Time) []time.Time {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]time.Time, 0, len(a)+len(b))
+	i, k := 0, 0
+	for i < len(a) || k < len(b) {
+		switch {
+		case k == len(b) || (i < len(a) && a[i].Before(b[k])):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[k].Before(a[i]):
+			out = append(out, b[k])
+			k++
+		default:
+			out = append(out, a[i])
+			i, k = i+1, k+1
+		}
+	}
+	return out
 }
 
 func (p *pacer) sent(pace Pace, t time.Time, rnd *rand.Rand) {
