@@ -451,3 +451,46 @@ func TestUndoJobFollowsAgainWhatTheJobUnfollowed(t *testing.T) {
 		t.Fatalf("the undone job is %v", s)
 	}
 }
+
+// TestPauseDuringARetryWaitSendsNothingMore: a job's write that met a 429
+// is not sent again, after its Retry-After, once the job was paused in the
+// wait: pause answered means nothing more is sent.
+func TestPauseDuringARetryWaitSendsNothingMore(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 20000)
+	sb := a.sandbox.Sandbox
+	ids := sandbox.BigNonFollowers()[:3]
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	sb.FailNext("/twitter/unfollow_twitter", 429, `{"error":{"type":"rate_limit_error","message":"slow down"}}`, http.Header{"Retry-After": {"1"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := a.startRunner(ctx)
+	defer stop()
+	unfollows := func() (limited, sent int) {
+		for _, r := range sb.Requests() {
+			if r.Path == "/twitter/unfollow_twitter" {
+				if r.Status == 429 {
+					limited++
+				} else {
+					sent++
+				}
+			}
+		}
+		return limited, sent
+	}
+	deadline := time.Now().Add(time.Minute)
+	for l, _ := unfollows(); l == 0; l, _ = unfollows() {
+		if time.Now().After(deadline) {
+			t.Fatal("the job sent nothing")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	p := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "pause"})
+	if p["job"].(map[string]any)["status"] != "paused" {
+		t.Fatalf("pause = %v", p)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the Retry-After
+	if _, sent := unfollows(); sent != 0 {
+		t.Fatalf("%d unfollows sent after pause was answered (a retry of the write that met the 429)", sent)
+	}
+}
