@@ -322,8 +322,25 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	}
 	r.Store.setRunning(d.ID, true)
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
+	// The first Allow comes before the item's check; the later ones (under
+	// the journal's lock, caught up) refuse when another job of the key
+	// wrote to the same account since: its send may have landed after this
+	// check read the relationship, and a second send needs a check of its
+	// own.
+	var mark int
+	var marked, busy bool
 	guard := Guard{Allow: func() error {
 		if r.Store.stopped(d.ID) {
+			return ErrStopped
+		}
+		// A write in flight ends within SendTimeout (real time).
+		since := r.Clock.Now().Add(-time.Duration(float64(r.SendTimeout) * r.Clock.Scale()))
+		settled, inFlight := r.Store.targetMark(d, it.TargetUserID, since)
+		switch {
+		case !marked:
+			mark, marked = settled, true
+		case inFlight || settled != mark:
+			busy = true
 			return ErrStopped
 		}
 		// Under the journal's lock, caught up: another process may have
@@ -349,6 +366,12 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 		res.Time = now
 	}
 	if res.Stopped {
+		if busy {
+			// Checked again after a breath, not at once.
+			r.mu.Lock()
+			r.later[d.ID+"/"+it.TargetUserID] = now.Add(d.Pace.MeanGap())
+			r.mu.Unlock()
+		}
 		return 0
 	}
 	if res.Outcome != "" {

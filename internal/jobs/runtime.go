@@ -69,6 +69,9 @@ func (s *Store) setOutcome(id, target, username, outcome string, t time.Time) er
 	if j := s.jobs[id]; j != nil {
 		if i, ok := j.index[target]; ok {
 			j.Items[i].Outcome, j.Items[i].Time = outcome, t
+			if outcome == OutcomeOK || outcome == OutcomeUnknown {
+				s.settled[settledKey(j.Def, target)]++
+			}
 			if username != "" {
 				j.Items[i].Username = username
 			}
@@ -158,4 +161,23 @@ func (s *Store) endedIDs() []string {
 		}
 	}
 	return out
+}
+
+// targetMark is how far the store knows of sends to target by any job of
+// d's key, gateway and kind: the outcomes settled, and whether another job's
+// write to it is in flight (an intent after since with no outcome yet; one
+// older is a writer that died).
+func (s *Store) targetMark(d Def, target string, since time.Time) (settled int, inFlight bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.open {
+		if o.target != target || o.job == d.ID || o.t.Before(since) {
+			continue
+		}
+		if j := s.jobs[o.job]; j != nil && settledKey(j.Def, target) == settledKey(d, target) {
+			inFlight = true
+			break
+		}
+	}
+	return s.settled[settledKey(d, target)], inFlight
 }
