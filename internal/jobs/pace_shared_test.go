@@ -125,3 +125,48 @@ func TestPaceSharedAcrossProcesses(t *testing.T) {
 		t.Errorf("%d sends of one key in 15 minutes from two processes, above its pace of %d (%d sends in all)", n, pace.Per15m, len(times))
 	}
 }
+
+// A job started under a higher pace than the server now runs with (the
+// operator lowered --job-max-per-15m and restarted) keeps to the lower one.
+func TestPaceCeilingOfTheServerBindsOlderJobs(t *testing.T) {
+	dir := t.TempDir()
+	j, err := safety.OpenJournal(filepath.Join(dir, "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	clk := clock.NewScaled(10000, time.Now())
+	s, err := Open(j, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks, err := NewLocks(filepath.Join(dir, "locks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 300)
+	for i := range ids {
+		ids[i] = fmt.Sprint(1000 + i)
+	}
+	d := Def{ID: NewID(), Kind: KindUnfollow, KeyFingerprint: "fp", Gateway: "gw", Username: "me",
+		TargetUserIDs: ids, ListSHA256: ListSHA256(ids), ConsentAt: clk.Now().UTC(), Pace: Pace{Per15m: 20}, Tool: "start_x_unfollow_job"}
+	if _, err := s.Create(d); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var times []time.Time
+	r := &Runner{Store: s, Clock: clk, Locks: locks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LockPoll: 2 * time.Millisecond, Ceiling: func(string) Pace { return Pace{Per15m: 5} },
+		SenderFor: func(Def) Sender { return journalSender{j: j, clk: clk, mu: &mu, times: &times} }}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	r.Run(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) < 10 {
+		t.Fatalf("only %d sends: the test ran too short to tell", len(times))
+	}
+	if n := maxInWindow(times, 15*time.Minute); n > 5 {
+		t.Errorf("%d sends in 15 minutes; the server's ceiling is 5", n)
+	}
+}

@@ -95,6 +95,10 @@ type Runner struct {
 	// before storing it (the xfollow_job_items_total metric); it observes
 	// and never decides.
 	OnOutcome func(outcome string)
+	// Ceiling, when set, is the pace this server allows jobs of a kind now
+	// (its flags, capped by the budget): a job approved under a higher pace
+	// keeps to it.
+	Ceiling func(kind string) Pace
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -261,10 +265,26 @@ func (r *Runner) pass(ctx context.Context) time.Duration {
 	return wait
 }
 
+// pace is the job's pace within the server's ceiling for its kind.
+func (r *Runner) pace(d Def) Pace {
+	if r.Ceiling == nil {
+		return d.Pace
+	}
+	c, p := r.Ceiling(d.Kind), d.Pace
+	if c.Per15m > 0 && (p.Per15m <= 0 || c.Per15m < p.Per15m) {
+		p.Per15m = c.Per15m
+	}
+	if c.PerDay > 0 && (p.PerDay <= 0 || c.PerDay < p.PerDay) {
+		p.PerDay = c.PerDay
+	}
+	return p
+}
+
 func pacerKey(d Def) string { return d.KeyFingerprint + "/" + d.Gateway + "/" + d.Kind }
 
 // rebuildPacer reads the key's recent sends back from the store.
 func (r *Runner) rebuildPacer(d Def) {
+	d.Pace = r.pace(d)
 	now := r.Clock.Now()
 	times := r.Store.sendTimes(d.KeyFingerprint, d.Gateway, d.Kind, now.Add(-24*time.Hour))
 	r.mu.Lock()
@@ -283,6 +303,7 @@ func (r *Runner) rebuildPacer(d Def) {
 // advance sends the job's next item if it is due, and returns how long until
 // the job has something due.
 func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
+	d.Pace = r.pace(d)
 	now := r.Clock.Now()
 	st := r.Store.view(d.ID)
 	if st.ended || st.paused {
