@@ -17,6 +17,7 @@ import (
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/jobs"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 )
 
@@ -492,5 +493,43 @@ func TestPauseDuringARetryWaitSendsNothingMore(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // past the Retry-After
 	if _, sent := unfollows(); sent != 0 {
 		t.Fatalf("%d unfollows sent after pause was answered (a retry of the write that met the 429)", sent)
+	}
+}
+
+// TestUndoTakesAWriteInFlight: undo of a job while another process sharing
+// the journal has one of its unfollows in flight (an intent, no outcome yet)
+// follows that account again too, once checked: the unfollow may land after
+// the undo answered.
+func TestUndoTakesAWriteInFlight(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	a := jobApp(t, path, 20000)
+	ids := sandbox.BigNonFollowers()[:3]
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	fp, gw, _ := a.jobs.Store.Owner(id)
+	other, err := safety.OpenJournal(path) // the process running the job
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	rec := func(call, phase, target, outcome string) {
+		t.Helper()
+		if err := other.Append(safety.Record{Time: time.Now().UTC(), CallID: call, Phase: phase, Tool: "start_x_unfollow_job",
+			TargetUserID: target, Gateway: gw, KeyFingerprint: fp, JobID: id, Outcome: outcome}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("c1", safety.PhaseIntent, ids[0], "")
+	rec("c1", safety.PhaseOutcome, ids[0], safety.OutcomeOK)
+	rec("c2", safety.PhaseIntent, ids[1], "") // in flight
+	u := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "undo"})["job"].(map[string]any)
+	rec("c2", safety.PhaseOutcome, ids[1], safety.OutcomeOK) // it landed
+	items := callTool(t, a, "get_x_unfollow_jobs", map[string]any{"job_id": u["job_id"]})["items"].([]any)
+	got := map[string]bool{}
+	for _, it := range items {
+		got[it.(map[string]any)["target_user_id"].(string)] = true
+	}
+	if !got[ids[0]] || !got[ids[1]] || got[ids[2]] {
+		t.Fatalf("undo follows %v; want %s (done) and %s (in flight when undo answered), not %s", got, ids[0], ids[1], ids[2])
 	}
 }

@@ -341,7 +341,7 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	if due.After(now) {
 		return due.Sub(now)
 	}
-	r.Store.setRunning(d.ID, true)
+	r.Store.setRunning(d.ID, it.TargetUserID)
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
 	// The first Allow comes before the item's check; the later ones (under
 	// the journal's lock, caught up) refuse when another job of the key
@@ -381,7 +381,7 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	}
 	res := s.Send(sendCtx, d, it, guard)
 	cancel()
-	r.Store.setRunning(d.ID, false)
+	r.Store.setRunning(d.ID, "")
 	now = r.Clock.Now()
 	if res.Time.IsZero() {
 		res.Time = now

@@ -111,12 +111,44 @@ func (s *Store) setNext(id string, t time.Time) {
 	}
 }
 
-func (s *Store) setRunning(id string, on bool) {
+// setRunning marks the item this process is checking and writing for the
+// job ("" when none).
+func (s *Store) setRunning(id, target string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j := s.jobs[id]; j != nil {
-		j.running = on
+		j.running, j.sending = target != "", target
 	}
+}
+
+// InFlight returns the job's items whose write may be in flight: the one
+// this process is sending, and those another process wrote an intent for
+// with no outcome yet (undo takes them too; its own check skips any that
+// did not land).
+func (s *Store) InFlight(id string) []Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	if j == nil {
+		return nil
+	}
+	var out []Item
+	seen := map[string]bool{}
+	add := func(target string) {
+		if i, ok := j.index[target]; ok && !seen[target] {
+			seen[target] = true
+			out = append(out, j.Items[i])
+		}
+	}
+	if j.sending != "" {
+		add(j.sending)
+	}
+	for _, o := range s.open {
+		if o.job == id {
+			add(o.target)
+		}
+	}
+	return out
 }
 
 // sendTimes returns when the key's job writes of a kind went out (ok or

@@ -48,6 +48,7 @@ type Job struct {
 	until    time.Time
 	nextAt   time.Time
 	running  bool
+	sending  string // the target being written, while running
 }
 
 func newJob(d Def) *Job {
