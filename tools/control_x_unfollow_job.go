@@ -78,17 +78,28 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 	if def.Kind != jobs.KindUnfollow {
 		return ControlJobResult{}, invalidArg("job %s is itself a follow job (an undo); only unfollow jobs can be undone", in.JobID)
 	}
-	done := jd.Store.Done(in.JobID, jobs.OutcomeOK, jobs.OutcomeUnknown)
-	if len(done) == 0 {
-		return ControlJobResult{}, &ToolError{Code: CodeNothingToDo, Msg: fmt.Sprintf("job %s has unfollowed nothing yet, so there is nothing to follow again; to stop it, cancel it", in.JobID)}
-	}
-	ids := make([]string, len(done))
-	names := map[string]string{}
-	for i, it := range done {
-		ids[i] = it.TargetUserID
-		if it.Username != "" {
+	// What the job unfollowed, or may have: its ok and unknown items, and
+	// those whose write is in flight (the follow job checks each first).
+	undoable := func() ([]string, map[string]string) {
+		var ids []string
+		names := map[string]string{}
+		for _, it := range append(jd.Store.Done(in.JobID, jobs.OutcomeOK, jobs.OutcomeUnknown), jd.Store.InFlight(in.JobID)...) {
+			if _, dup := names[it.TargetUserID]; dup {
+				continue
+			}
+			ids = append(ids, it.TargetUserID)
 			names[it.TargetUserID] = it.Username
 		}
+		for id, n := range names {
+			if n == "" {
+				delete(names, id)
+			}
+		}
+		return ids, names
+	}
+	ids, names := undoable()
+	if len(ids) == 0 {
+		return ControlJobResult{}, &ToolError{Code: CodeNothingToDo, Msg: fmt.Sprintf("job %s has unfollowed nothing yet, so there is nothing to follow again; to stop it, cancel it", in.JobID)}
 	}
 	g := c.Gate
 	if g.Confirm {
@@ -118,6 +129,9 @@ func runControlJob(ctx context.Context, c *Call, in ControlJobArgs) (ControlJobR
 			return ControlJobResult{}, jobError(err, in.JobID)
 		}
 	}
+	// Read once the job is stopped: what settled or went out meanwhile.
+	ids, names = undoable()
+	d.TargetUserIDs, d.ListSHA256, d.Usernames = ids, jobs.ListSHA256(ids), names
 	if err := keepCallerKey(ctx, c, d.ID); err != nil {
 		return ControlJobResult{}, err
 	}

@@ -213,7 +213,21 @@ func (s *JobSender) send(ctx context.Context, d jobs.Def, ji jobs.Item, guard jo
 	var res jobs.Result
 	// A send's time for pacing is when its answer came (or its wait ended):
 	// no earlier than the gateway can have acted on it.
-	_, err = g.execute(aisa.CheckBeforeResend(ctx), c, kind, it)
+	// A retry of the write (after a 429 or a refused connection, which
+	// cannot have been applied) goes only while the job may still send: a
+	// pause or cancel answered during the wait stops it. The check catches
+	// up with the journal first, for a control from another process.
+	resend := func() bool {
+		if g.Journal == nil {
+			return allow() == nil
+		}
+		var err error
+		if jerr := g.Journal.Exclusive(func(func(safety.Record) error) error { err = allow(); return nil }); jerr != nil {
+			return false
+		}
+		return err == nil
+	}
+	_, err = g.execute(aisa.WithResendGuard(aisa.CheckBeforeResend(ctx), resend), c, kind, it)
 	sentAt := s.Clock.Now()
 	if err == nil {
 		return jobs.Result{Outcome: jobs.OutcomeOK, Sent: true, Time: sentAt, Username: it.Username}

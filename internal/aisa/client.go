@@ -214,6 +214,21 @@ func checkBeforeResend(ctx context.Context) bool {
 	return v
 }
 
+type resendGuardKey struct{}
+
+// WithResendGuard marks ctx so that a request is sent again (a retry after
+// an attempt that cannot have been applied, such as a 429) only while ok
+// says yes: a job paused or cancelled during the wait sends nothing more.
+// When ok says no, the last attempt's error is returned.
+func WithResendGuard(ctx context.Context, ok func() bool) context.Context {
+	return context.WithValue(ctx, resendGuardKey{}, ok)
+}
+
+func resendAllowed(ctx context.Context) bool {
+	ok, _ := ctx.Value(resendGuardKey{}).(func() bool)
+	return ok == nil || ok()
+}
+
 // do runs a request with retries and returns the decoded success envelope or
 // an *Error.
 func (c *Client) do(ctx context.Context, r request) (*response, error) {
@@ -281,6 +296,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, &Error{Kind: KindCanceled, Detail: "cancelled while waiting to retry", Attempts: last.Attempts, MaybeApplied: maybeApplied}
+		}
+		if !resendAllowed(ctx) {
+			return nil, e
 		}
 	}
 }

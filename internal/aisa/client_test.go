@@ -607,6 +607,35 @@ func TestCheckBeforeResend(t *testing.T) {
 	}
 }
 
+// TestResendGuard: a write whose guard says no after the wait sends nothing
+// more and returns the last attempt's error; one whose guard says yes is
+// retried.
+func TestResendGuard(t *testing.T) {
+	t.Parallel()
+	for _, allow := range []bool{false, true} {
+		g := newGateway(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				w.WriteHeader(429)
+				return
+			}
+			_, _ = io.WriteString(w, `{"data":{"following":false}}`)
+		})
+		c := newClient(t, g.srv.URL, &waits{})
+		asked := 0
+		ctx := WithResendGuard(CheckBeforeResend(context.Background()), func() bool { asked++; return allow })
+		_, err := c.Unfollow(ctx, "12")
+		var e *Error
+		switch {
+		case asked != 1:
+			t.Errorf("allow %v: the guard was asked %d times, want once", allow, asked)
+		case !allow && (g.calls.Load() != 1 || !errors.As(err, &e) || e.Kind != KindRateLimited):
+			t.Errorf("guard says no: err = %v, calls = %d; want the 429 and one attempt", err, g.calls.Load())
+		case allow && (err != nil || g.calls.Load() != 2):
+			t.Errorf("guard says yes: err = %v, calls = %d; want a retry", err, g.calls.Load())
+		}
+	}
+}
+
 // TestGatewayIsNormal: one gateway spelled several ways is one name in the
 // journal (and so one budget).
 func TestGatewayIsNormal(t *testing.T) {

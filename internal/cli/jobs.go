@@ -97,7 +97,13 @@ func (a *app) setupJobs(c *aisa.Client, gate *tools.Gate, budget *safety.Budget)
 		}
 		sender := &tools.JobSender{Deps: a.deps, Clock: a.clk}
 		jd.Runner = &jobs.Runner{Store: store, Clock: a.clk, Locks: locks, Logger: a.logger, LockPoll: poll,
-			Vault: vault, SenderFor: a.senderFor(c, gate, sender, vault), OnOutcome: a.metrics.JobItem}
+			Vault: vault, SenderFor: a.senderFor(c, gate, sender, vault), OnOutcome: a.metrics.JobItem,
+			Ceiling: func(kind string) jobs.Pace {
+				if kind == jobs.KindFollow {
+					return jd.FollowPace
+				}
+				return jd.Pace
+			}}
 	}
 	a.jobs = jd
 	a.deps.Jobs = jd

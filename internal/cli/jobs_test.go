@@ -17,6 +17,7 @@ import (
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/config"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/jobs"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/safety"
 	"github.com/xfollow-mcp/xfollow-mcp/internal/sandbox"
 )
 
@@ -449,5 +450,86 @@ func TestUndoJobFollowsAgainWhatTheJobUnfollowed(t *testing.T) {
 	}
 	if s := callTool(t, a, "get_x_unfollow_jobs", map[string]any{"job_id": id})["job"].(map[string]any)["status"]; s != "completed" {
 		t.Fatalf("the undone job is %v", s)
+	}
+}
+
+// TestPauseDuringARetryWaitSendsNothingMore: a job's write that met a 429
+// is not sent again, after its Retry-After, once the job was paused in the
+// wait: pause answered means nothing more is sent.
+func TestPauseDuringARetryWaitSendsNothingMore(t *testing.T) {
+	a := jobApp(t, filepath.Join(t.TempDir(), "j.jsonl"), 20000)
+	sb := a.sandbox.Sandbox
+	ids := sandbox.BigNonFollowers()[:3]
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	sb.FailNext("/twitter/unfollow_twitter", 429, `{"error":{"type":"rate_limit_error","message":"slow down"}}`, http.Header{"Retry-After": {"1"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := a.startRunner(ctx)
+	defer stop()
+	unfollows := func() (limited, sent int) {
+		for _, r := range sb.Requests() {
+			if r.Path == "/twitter/unfollow_twitter" {
+				if r.Status == 429 {
+					limited++
+				} else {
+					sent++
+				}
+			}
+		}
+		return limited, sent
+	}
+	deadline := time.Now().Add(time.Minute)
+	for l, _ := unfollows(); l == 0; l, _ = unfollows() {
+		if time.Now().After(deadline) {
+			t.Fatal("the job sent nothing")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	p := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "pause"})
+	if p["job"].(map[string]any)["status"] != "paused" {
+		t.Fatalf("pause = %v", p)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the Retry-After
+	if _, sent := unfollows(); sent != 0 {
+		t.Fatalf("%d unfollows sent after pause was answered (a retry of the write that met the 429)", sent)
+	}
+}
+
+// TestUndoTakesAWriteInFlight: undo of a job while another process sharing
+// the journal has one of its unfollows in flight (an intent, no outcome yet)
+// follows that account again too, once checked: the unfollow may land after
+// the undo answered.
+func TestUndoTakesAWriteInFlight(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	a := jobApp(t, path, 20000)
+	ids := sandbox.BigNonFollowers()[:3]
+	out := callTool(t, a, "start_x_unfollow_job", map[string]any{"username": sandbox.BigUsername, "target_user_ids": ids})
+	id := out["job"].(map[string]any)["job_id"].(string)
+	fp, gw, _ := a.jobs.Store.Owner(id)
+	other, err := safety.OpenJournal(path) // the process running the job
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	rec := func(call, phase, target, outcome string) {
+		t.Helper()
+		if err := other.Append(safety.Record{Time: time.Now().UTC(), CallID: call, Phase: phase, Tool: "start_x_unfollow_job",
+			TargetUserID: target, Gateway: gw, KeyFingerprint: fp, JobID: id, Outcome: outcome}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("c1", safety.PhaseIntent, ids[0], "")
+	rec("c1", safety.PhaseOutcome, ids[0], safety.OutcomeOK)
+	rec("c2", safety.PhaseIntent, ids[1], "") // in flight
+	u := callTool(t, a, "control_x_unfollow_job", map[string]any{"job_id": id, "action": "undo"})["job"].(map[string]any)
+	rec("c2", safety.PhaseOutcome, ids[1], safety.OutcomeOK) // it landed
+	items := callTool(t, a, "get_x_unfollow_jobs", map[string]any{"job_id": u["job_id"]})["items"].([]any)
+	got := map[string]bool{}
+	for _, it := range items {
+		got[it.(map[string]any)["target_user_id"].(string)] = true
+	}
+	if !got[ids[0]] || !got[ids[1]] || got[ids[2]] {
+		t.Fatalf("undo follows %v; want %s (done) and %s (in flight when undo answered), not %s", got, ids[0], ids[1], ids[2])
 	}
 }

@@ -20,7 +20,7 @@ func simulate(pace Pace, n int, took, down time.Duration, seed uint64) []time.Ti
 			now = now.Add(down)
 			down = 0
 		}
-		due := p.nextAt(pace, now)
+		due := p.nextAt(pace, now, nil)
 		if due.After(now) {
 			now = due
 			continue

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -16,6 +17,11 @@ import (
 // ErrStopped is what a Sender's allow function returns when the job was
 // paused or cancelled, by this process or another, just before the write.
 var ErrStopped = errors.New("job paused or cancelled")
+
+// ErrPaced is what a Sender's allow function returns when, once the journal
+// was caught up, the key's sends from every process sharing it leave no room
+// in its pace yet: nothing is written, and the runner plans again.
+var ErrPaced = fmt.Errorf("%w: the key's pace has no room yet", ErrStopped)
 
 // Result is what became of one attempt at an item.
 type Result struct {
@@ -89,6 +95,10 @@ type Runner struct {
 	// before storing it (the xfollow_job_items_total metric); it observes
 	// and never decides.
 	OnOutcome func(outcome string)
+	// Ceiling, when set, is the pace this server allows jobs of a kind now
+	// (its flags, capped by the budget): a job approved under a higher pace
+	// keeps to it.
+	Ceiling func(kind string) Pace
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -255,10 +265,26 @@ func (r *Runner) pass(ctx context.Context) time.Duration {
 	return wait
 }
 
+// pace is the job's pace within the server's ceiling for its kind.
+func (r *Runner) pace(d Def) Pace {
+	if r.Ceiling == nil {
+		return d.Pace
+	}
+	c, p := r.Ceiling(d.Kind), d.Pace
+	if c.Per15m > 0 && (p.Per15m <= 0 || c.Per15m < p.Per15m) {
+		p.Per15m = c.Per15m
+	}
+	if c.PerDay > 0 && (p.PerDay <= 0 || c.PerDay < p.PerDay) {
+		p.PerDay = c.PerDay
+	}
+	return p
+}
+
 func pacerKey(d Def) string { return d.KeyFingerprint + "/" + d.Gateway + "/" + d.Kind }
 
 // rebuildPacer reads the key's recent sends back from the store.
 func (r *Runner) rebuildPacer(d Def) {
+	d.Pace = r.pace(d)
 	now := r.Clock.Now()
 	times := r.Store.sendTimes(d.KeyFingerprint, d.Gateway, d.Kind, now.Add(-24*time.Hour))
 	r.mu.Lock()
@@ -277,6 +303,7 @@ func (r *Runner) rebuildPacer(d Def) {
 // advance sends the job's next item if it is due, and returns how long until
 // the job has something due.
 func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
+	d.Pace = r.pace(d)
 	now := r.Clock.Now()
 	st := r.Store.view(d.ID)
 	if st.ended || st.paused {
@@ -294,23 +321,58 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 		r.Store.setNext(d.ID, retryAt)
 		return retryAt.Sub(now)
 	}
+	// The key's sends by other processes sharing the journal (or the state
+	// store) count in its windows too: the pace is the key's ceiling.
+	others := func() []time.Time {
+		return r.Store.sendTimes(d.KeyFingerprint, d.Gateway, d.Kind, r.Clock.Now().Add(-24*time.Hour))
+	}
 	r.mu.Lock()
 	p := r.pacers[pacerKey(d)]
 	if p == nil {
 		p = &pacer{}
 		r.pacers[pacerKey(d)] = p
 	}
-	due := p.nextAt(d.Pace, now)
+	r.mu.Unlock()
+	ext := others()
+	r.mu.Lock()
+	due := p.nextAt(d.Pace, now, ext)
 	r.mu.Unlock()
 	r.Store.setNext(d.ID, due)
 	if due.After(now) {
 		return due.Sub(now)
 	}
-	r.Store.setRunning(d.ID, true)
+	r.Store.setRunning(d.ID, it.TargetUserID)
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
+	// The first Allow comes before the item's check; the later ones (under
+	// the journal's lock, caught up) refuse when another job of the key
+	// wrote to the same account since: its send may have landed after this
+	// check read the relationship, and a second send needs a check of its
+	// own.
+	var mark int
+	var marked, busy bool
 	guard := Guard{Allow: func() error {
 		if r.Store.stopped(d.ID) {
 			return ErrStopped
+		}
+		// A write in flight ends within SendTimeout (real time).
+		since := r.Clock.Now().Add(-time.Duration(float64(r.SendTimeout) * r.Clock.Scale()))
+		settled, inFlight := r.Store.targetMark(d, it.TargetUserID, since)
+		switch {
+		case !marked:
+			mark, marked = settled, true
+		case inFlight || settled != mark:
+			busy = true
+			return ErrStopped
+		}
+		// Under the journal's lock, caught up: another process may have
+		// sent for the key since this pass planned.
+		ext := others()
+		now := r.Clock.Now()
+		r.mu.Lock()
+		free := p.free(d.Pace, now, ext)
+		r.mu.Unlock()
+		if free.After(now) {
+			return ErrPaced
 		}
 		return nil
 	}}
@@ -319,12 +381,18 @@ func (r *Runner) advance(ctx context.Context, d Def, s Sender) time.Duration {
 	}
 	res := s.Send(sendCtx, d, it, guard)
 	cancel()
-	r.Store.setRunning(d.ID, false)
+	r.Store.setRunning(d.ID, "")
 	now = r.Clock.Now()
 	if res.Time.IsZero() {
 		res.Time = now
 	}
 	if res.Stopped {
+		if busy {
+			// Checked again after a breath, not at once.
+			r.mu.Lock()
+			r.later[d.ID+"/"+it.TargetUserID] = now.Add(d.Pace.MeanGap())
+			r.mu.Unlock()
+		}
 		return 0
 	}
 	if res.Outcome != "" {
@@ -412,7 +480,7 @@ func (p *pacer) gap(pace Pace, rnd *rand.Rand) time.Duration {
 // runner that wakes late by less than a mean gap (a busy machine) keeps to
 // the plan, within the floor sent keeps; after longer downtime the plan
 // starts afresh from now: no catch-up.
-func (p *pacer) nextAt(pace Pace, now time.Time) time.Time {
+func (p *pacer) nextAt(pace Pace, now time.Time, others []time.Time) time.Time {
 	cut := now.Add(-24 * time.Hour)
 	i := sort.Search(len(p.sends), func(i int) bool { return p.sends[i].After(cut) })
 	p.sends = p.sends[i:]
@@ -420,22 +488,60 @@ func (p *pacer) nextAt(pace Pace, now time.Time) time.Time {
 	if t.IsZero() || now.Sub(t) > pace.MeanGap() {
 		t = now
 	}
+	t = p.free(pace, t, others)
+	p.due = t
+	return t
+}
+
+// free is the earliest time from t when every window has room, counting
+// this process's sends and others' (the key's sends other processes
+// journaled: the same send twice, at the same time, counts once), and that
+// is at least minGapShare of the mean gap after the latest of them.
+func (p *pacer) free(pace Pace, t time.Time, others []time.Time) time.Time {
+	all := mergeTimes(p.sends, others)
 	for _, w := range []struct {
 		span  time.Duration
 		limit int
 	}{{15 * time.Minute, pace.Per15m}, {24 * time.Hour, pace.PerDay}} {
-		if w.limit <= 0 || len(p.sends) < w.limit {
+		if w.limit <= 0 || len(all) < w.limit {
 			continue
 		}
 		// The window ending at t holds the sends after t-span; room once the
 		// limit-th newest has left it.
-		free := p.sends[len(p.sends)-w.limit].Add(w.span + time.Millisecond)
+		free := all[len(all)-w.limit].Add(w.span + time.Millisecond)
 		if free.After(t) {
 			t = free
 		}
 	}
-	p.due = t
+	if len(all) > 0 {
+		if floor := all[len(all)-1].Add(time.Duration(float64(pace.MeanGap()) * minGapShare)); floor.After(t) {
+			t = floor
+		}
+	}
 	return t
+}
+
+// mergeTimes is the sorted union of two sorted lists, a time in both once.
+func mergeTimes(a, b []time.Time) []time.Time {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]time.Time, 0, len(a)+len(b))
+	i, k := 0, 0
+	for i < len(a) || k < len(b) {
+		switch {
+		case k == len(b) || (i < len(a) && a[i].Before(b[k])):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[k].Before(a[i]):
+			out = append(out, b[k])
+			k++
+		default:
+			out = append(out, a[i])
+			i, k = i+1, k+1
+		}
+	}
+	return out
 }
 
 func (p *pacer) sent(pace Pace, t time.Time, rnd *rand.Rand) {

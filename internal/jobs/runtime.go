@@ -69,6 +69,9 @@ func (s *Store) setOutcome(id, target, username, outcome string, t time.Time) er
 	if j := s.jobs[id]; j != nil {
 		if i, ok := j.index[target]; ok {
 			j.Items[i].Outcome, j.Items[i].Time = outcome, t
+			if outcome == OutcomeOK || outcome == OutcomeUnknown {
+				s.settled[settledKey(j.Def, target)]++
+			}
 			if username != "" {
 				j.Items[i].Username = username
 			}
@@ -108,12 +111,44 @@ func (s *Store) setNext(id string, t time.Time) {
 	}
 }
 
-func (s *Store) setRunning(id string, on bool) {
+// setRunning marks the item this process is checking and writing for the
+// job ("" when none).
+func (s *Store) setRunning(id, target string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j := s.jobs[id]; j != nil {
-		j.running = on
+		j.running, j.sending = target != "", target
 	}
+}
+
+// InFlight returns the job's items whose write may be in flight: the one
+// this process is sending, and those another process wrote an intent for
+// with no outcome yet (undo takes them too; its own check skips any that
+// did not land).
+func (s *Store) InFlight(id string) []Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	if j == nil {
+		return nil
+	}
+	var out []Item
+	seen := map[string]bool{}
+	add := func(target string) {
+		if i, ok := j.index[target]; ok && !seen[target] {
+			seen[target] = true
+			out = append(out, j.Items[i])
+		}
+	}
+	if j.sending != "" {
+		add(j.sending)
+	}
+	for _, o := range s.open {
+		if o.job == id {
+			add(o.target)
+		}
+	}
+	return out
 }
 
 // sendTimes returns when the key's job writes of a kind went out (ok or
@@ -158,4 +193,23 @@ func (s *Store) endedIDs() []string {
 		}
 	}
 	return out
+}
+
+// targetMark is how far the store knows of sends to target by any job of
+// d's key, gateway and kind: the outcomes settled, and whether another job's
+// write to it is in flight (an intent after since with no outcome yet; one
+// older is a writer that died).
+func (s *Store) targetMark(d Def, target string, since time.Time) (settled int, inFlight bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.open {
+		if o.target != target || o.job == d.ID || o.t.Before(since) {
+			continue
+		}
+		if j := s.jobs[o.job]; j != nil && settledKey(j.Def, target) == settledKey(d, target) {
+			inFlight = true
+			break
+		}
+	}
+	return s.settled[settledKey(d, target)], inFlight
 }

@@ -48,6 +48,7 @@ type Job struct {
 	until    time.Time
 	nextAt   time.Time
 	running  bool
+	sending  string // the target being written, while running
 }
 
 func newJob(d Def) *Job {
@@ -97,11 +98,19 @@ type Store struct {
 	jobs map[string]*Job
 	ids  []string // creation order
 	open map[string]openIntent
+	// settled counts, by key, gateway, kind and target, the sends whose
+	// outcome (ok or unknown) reached this store: a runner that sees the
+	// count move between its check and its write does not write.
+	settled map[string]int
+}
+
+func settledKey(d Def, target string) string {
+	return d.KeyFingerprint + "/" + d.Gateway + "/" + d.Kind + "/" + target
 }
 
 // Open rebuilds the store from the journal's last History.
 func Open(j Journal, now func() time.Time) (*Store, error) {
-	s := &Store{j: j, now: now, jobs: map[string]*Job{}, open: map[string]openIntent{}}
+	s := &Store{j: j, now: now, jobs: map[string]*Job{}, open: map[string]openIntent{}, settled: map[string]int{}}
 	// Jobs that have not ended are pinned from their start: read from the
 	// oldest of them, or History back, whichever is earlier.
 	since := now().Add(-History)
@@ -141,15 +150,17 @@ func Open(j Journal, now func() time.Time) (*Store, error) {
 }
 
 // closeOpen marks every intent with no outcome unknown: the process that
-// wrote it died before it could say. The caller holds s.mu.
+// wrote it died before it could say, or (another process sharing the
+// journal) is sending it now. The intents stay open: an outcome that comes
+// later settles the item, and until then other jobs' writes to the same
+// account wait. The caller holds s.mu.
 func (s *Store) closeOpen() {
-	for id, o := range s.open {
+	for _, o := range s.open {
 		if j := s.jobs[o.job]; j != nil {
 			if i, ok := j.index[o.target]; ok && j.Items[i].Outcome == "" {
 				j.Items[i].Outcome, j.Items[i].Time = OutcomeUnknown, o.t
 			}
 		}
-		delete(s.open, id)
 	}
 }
 
@@ -181,15 +192,19 @@ func (s *Store) applyShared(d Def, controls []string, items map[string]string) {
 		if si.Username != "" {
 			it.Username = si.Username
 		}
+		was := it.Outcome
 		if si.Outcome == intentMark {
 			// A write went out and no outcome came back: verified before
 			// anything is resent.
 			if it.Outcome == "" || it.Outcome == OutcomeCancelled {
 				it.Outcome, it.Time = OutcomeUnknown, time.UnixMilli(si.Time)
 			}
-			continue
+		} else {
+			it.Outcome, it.Time = si.Outcome, time.UnixMilli(si.Time)
 		}
-		it.Outcome, it.Time = si.Outcome, time.UnixMilli(si.Time)
+		if it.Outcome != was && (it.Outcome == OutcomeOK || it.Outcome == OutcomeUnknown) {
+			s.settled[settledKey(j.Def, target)]++
+		}
 	}
 	j.Control = ""
 	for _, c := range controls {
@@ -302,6 +317,9 @@ func (s *Store) applyLocked(r safety.Record, open map[string]openIntent) {
 		}
 		if out := itemOutcome(r.Outcome, r.Code); out != "" {
 			j.Items[i].Outcome, j.Items[i].Time = out, o.t
+			if out == OutcomeOK || out == OutcomeUnknown {
+				s.settled[settledKey(j.Def, o.target)]++
+			}
 		}
 	}
 }
@@ -417,15 +435,20 @@ func (s *Store) Control(id, fp, gateway, action string) error {
 			return err
 		}
 	}
-	err := s.j.Append(safety.Record{Time: s.now().UTC(), Phase: PhaseControl, JobID: id, Gateway: gateway,
-		KeyFingerprint: fp, Job: encodeControl(action)})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	applyControl(s.jobs[id], action)
-	return nil
+	// Applied under the journal's lock, where the runner's write guard
+	// reads it: a runner never writes an intent after the control record
+	// while it still reads the job as running.
+	return s.j.Exclusive(func(appendRec func(safety.Record) error) error {
+		err := appendRec(safety.Record{Time: s.now().UTC(), Phase: PhaseControl, JobID: id, Gateway: gateway,
+			KeyFingerprint: fp, Job: encodeControl(action)})
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		applyControl(s.jobs[id], action)
+		return nil
+	})
 }
 
 func (s *Store) lookup(id, fp, gateway string) (*Job, error) {
