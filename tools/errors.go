@@ -218,7 +218,7 @@ func fieldHelp(field string) string {
 	case "target_user_id":
 		return `the numeric X user id as a string, e.g. "2244994945" (call get_x_user first if you only know the handle)`
 	case "target_user_ids":
-		return `an array of 1 to 50 distinct numeric X user ids as strings, e.g. ["2244994945", "783214"]`
+		return `an array of numeric X user ids as strings, e.g. ["2244994945", "783214"] (unfollow_x_users takes 1 to 50 distinct ones, start_x_unfollow_job 1 to 10000)`
 	case "username", "expected_username", "source_username", "target_username":
 		return `an X handle such as "TwitterDev" (letters, digits and _, at most 15; a leading @ is allowed)`
 	case "cursor":
@@ -228,7 +228,7 @@ func fieldHelp(field string) string {
 	case "max_following":
 		return `an integer from 1 to 20000, or leave it out for 2000`
 	case "limit":
-		return `an integer from 1 to 1000, or leave it out for 100`
+		return `an integer from 1 to 1000 (get_x_unfollow_history: 1 to 500), or leave it out for 100`
 	case "refresh":
 		return `true or false`
 	case "scopes":
