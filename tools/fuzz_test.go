@@ -16,6 +16,11 @@ var argumentSeeds = []string{
 	`{}`, `null`, `[]`, `"x"`, `{"target_user_id":"١٢"}`, `{"target_user_id":"12\u0000"}`,
 	`{"target_user_id":"1","target_user_id":"@x"}`, `{"page_size":1e400,"username":"a"}`,
 	`{"username":"a","max_following":0,"limit":1001}`, `{"max_following":20000,"limit":1,"refresh":true}`,
+	// The flat shape read without encoding/json (parseArgs), and near misses.
+	` { "target_user_id" : "2244994945" , "dry_run" : true } `, `{"target_user_id":"2244994945","dry_run":null}`,
+	`{"target_user_id":"2244994945","dry_run":false,}`, `{"target_user_id":"22449\u00394945"}`, `{"Target_user_id":"1"}`,
+	`{"target_user_id":"2244994945"}x`, `{"target_user_id":"2244994945"`, `{"target_user_id":"2244994945","dry_run":tru}`,
+	"{\"target_user_id\":\"22\t44\"}", `{"target_user_id":"é"}`, `{"username":"a","refresh":"true"}`,
 }
 
 // FuzzToolArguments feeds arbitrary bytes to every tool's argument
