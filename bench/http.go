@@ -311,6 +311,24 @@ func httpMode(ours, floor string, reps int, d time.Duration) ([]result, error) {
 				reps, d, gr, gr/fr, perCall(2), perCall(2)/perCall(1), rateList(rps[2])),
 		})
 	}
+	// The collector's target trades memory for CPU: say what it cost.
+	hwm := func(s *httpServer) string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+		if err != nil {
+			return "?"
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kib, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return mib(kib)
+			}
+		}
+		return "?"
+	}
+	peak := fmt.Sprintf("; peak resident over the whole measure: ours %s, ours at GOGC=100 %s, floor %s", hwm(o), hwm(g), hwm(f))
+	for i := range results {
+		results[i].note += peak
+	}
 	return results, nil
 }
 

@@ -12,7 +12,8 @@ import (
 // The remote mode's garbage collector settings. A call allocates some 30 KB
 // (most of it net/http's and mcp-go's) and the live heap is a few MiB, so
 // with Go's default target (GOGC=100) the collector runs every few MiB of
-// calls: a sixth of the server's CPU under load went to it. A target of
+// calls: about a tenth of the server's CPU under load went to it (its
+// background marking alone; allocations also pay for it). A target of
 // 400 makes it run a quarter as often for a few more MiB of heap; the soft
 // limit keeps that from mattering where memory is short: as the heap nears
 // it, the collector works harder again, so the peak stays near whichever is
