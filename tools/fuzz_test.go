@@ -1,10 +1,13 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
+
+	schemacheck "github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // argumentSeeds start FuzzToolArguments and TestDecodeArgsMatchesReference.
@@ -112,6 +115,20 @@ func checkAccepted(t *testing.T, tool string, m map[string]any) {
 					t.Fatalf("%s accepted scope %q", tool, s)
 				}
 			}
+		}
+	}
+}
+
+// parseArgs reads the usual arguments without the general parser: a change
+// that sent them the general way again would pass every differential test
+// and cost each call a few microseconds (docs/BENCHMARKS.md, HTTP mode).
+func TestUsualArgumentsSkipTheGeneralParser(t *testing.T) {
+	for _, s := range []string{`{"target_user_id":"2244994945"}`, `{"target_user_id":"2244994945","dry_run":true}`, `{"username":"TwitterDev","cursor":null}`} {
+		raw := []byte(s)
+		flat := testing.AllocsPerRun(100, func() { _, _ = parseArgs(raw) })
+		general := testing.AllocsPerRun(100, func() { _, _ = schemacheck.UnmarshalJSON(bytes.NewReader(raw)) })
+		if flat >= general {
+			t.Errorf("%s: parseArgs made %.0f allocations, the general parser %.0f: not read directly", s, flat, general)
 		}
 	}
 }
