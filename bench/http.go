@@ -94,8 +94,13 @@ func startHTTP(name, bin string, args, env []string) (*httpServer, error) {
 		for sc.Scan() {
 			if u := match(sc.Text()); u != "" {
 				found <- u
+				break
 			}
 		}
+		// Then only drain, as a host keeps reading the server's log: the
+		// driver's own CPU would otherwise grow with our log lines, which
+		// the floor does not write.
+		_, _ = io.Copy(io.Discard, r)
 	}
 	go scan(out, func(line string) string {
 		if strings.HasPrefix(line, "http://") {
