@@ -45,6 +45,7 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report ('' to skip)")
 	only := flag.String("only", "", "run only these measures, comma-separated: "+strings.Join(measureNames, ",")+
 		" (the report is then only printed, unless -out is given)")
+	bin := flag.String("bin", "", "build the binaries into this folder and keep them (to profile them, e.g. with perf, which needs the files); default: a temporary folder")
 	flag.Parse()
 	if *only != "" {
 		outSet := false
@@ -59,7 +60,7 @@ func main() {
 			}
 		}
 	}
-	if err := run(*quick, *out, *only); err != nil {
+	if err := run(*quick, *out, *only, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -74,17 +75,22 @@ type result struct {
 // measureNames are the measures, in the order they run.
 var measureNames = []string{"cold", "calls", "metrics", "conc", "mem", "batch", "finder", "http", "journal", "jobs"}
 
-func run(quick bool, out, only string) error {
-	reps := map[string]int{"cold": 201, "calls": 4000, "metrics": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 5, "journal": 21}
+func run(quick bool, out, only, dir string) error {
+	reps := map[string]int{"cold": 201, "calls": 4000, "metrics": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 9, "journal": 21}
 	if quick {
 		reps = map[string]int{"cold": 5, "calls": 300, "metrics": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1, "journal": 5}
 	}
 	want := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
-	dir, err := os.MkdirTemp("", "xfollow-bench")
-	if err != nil {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "xfollow-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	ours := filepath.Join(dir, "xfollow-mcp")
 	floor := filepath.Join(dir, "floor")
 	gatewayBin = filepath.Join(dir, "gateway")

@@ -24,6 +24,7 @@ import (
 	schemacheck "github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/xfollow-mcp/xfollow-mcp/internal/aisa"
+	"github.com/xfollow-mcp/xfollow-mcp/internal/flatjson"
 )
 
 // Spec is what a tool says about itself. Every hint is set explicitly.
@@ -269,7 +270,7 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 	}
 	// One parse serves the checks on the object's members and the schema
 	// validation at the end (it was parsed once for each before).
-	doc, err := schemacheck.UnmarshalJSON(bytes.NewReader(trimmed))
+	doc, err := parseArgs(trimmed)
 	fields, isObject := doc.(map[string]any)
 	if err != nil || !isObject {
 		return in, invalidArg("the arguments must be a JSON object, e.g. %s", exampleArgs(t))
@@ -330,6 +331,31 @@ func decodeArgs[In argsValidator](t *Tool, raw []byte) (In, error) {
 		return in, invalidArg("the arguments do not match the tool's input schema (%s): send a JSON object such as %s", shorten(oneLine(err.Error()), 160), exampleArgs(t))
 	}
 	return in, nil
+}
+
+// parseArgs parses arguments as the schema validator's own parser does
+// (numbers as json.Number), reading the usual flat shape,
+// {"target_user_id":"2244994945","dry_run":true}, directly
+// (internal/flatjson); FuzzToolArguments holds the result to the
+// validator's parse, as decodeArgsReference makes it.
+func parseArgs(raw []byte) (any, error) {
+	m := make(map[string]any, 4)
+	end, ok := flatjson.Object(raw, 0, flatjson.Literals|flatjson.Strings, func(k, v []byte) {
+		switch v[0] {
+		case '"':
+			m[string(k)] = string(v[1 : len(v)-1])
+		case 't':
+			m[string(k)] = true
+		case 'f':
+			m[string(k)] = false
+		default:
+			m[string(k)] = nil
+		}
+	})
+	if ok && flatjson.SkipSpace(raw, end) == len(raw) {
+		return m, nil
+	}
+	return schemacheck.UnmarshalJSON(bytes.NewReader(raw))
 }
 
 func jsonKind(goKind string) string {

@@ -1,10 +1,13 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
+
+	schemacheck "github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // argumentSeeds start FuzzToolArguments and TestDecodeArgsMatchesReference.
@@ -16,6 +19,11 @@ var argumentSeeds = []string{
 	`{}`, `null`, `[]`, `"x"`, `{"target_user_id":"١٢"}`, `{"target_user_id":"12\u0000"}`,
 	`{"target_user_id":"1","target_user_id":"@x"}`, `{"page_size":1e400,"username":"a"}`,
 	`{"username":"a","max_following":0,"limit":1001}`, `{"max_following":20000,"limit":1,"refresh":true}`,
+	// The flat shape read without encoding/json (parseArgs), and near misses.
+	` { "target_user_id" : "2244994945" , "dry_run" : true } `, `{"target_user_id":"2244994945","dry_run":null}`,
+	`{"target_user_id":"2244994945","dry_run":false,}`, `{"target_user_id":"22449\u00394945"}`, `{"Target_user_id":"1"}`,
+	`{"target_user_id":"2244994945"}x`, `{"target_user_id":"2244994945"`, `{"target_user_id":"2244994945","dry_run":tru}`,
+	"{\"target_user_id\":\"22\t44\"}", `{"target_user_id":"é"}`, `{"username":"a","refresh":"true"}`,
 }
 
 // FuzzToolArguments feeds arbitrary bytes to every tool's argument
@@ -107,6 +115,20 @@ func checkAccepted(t *testing.T, tool string, m map[string]any) {
 					t.Fatalf("%s accepted scope %q", tool, s)
 				}
 			}
+		}
+	}
+}
+
+// parseArgs reads the usual arguments without the general parser: a change
+// that sent them the general way again would pass every differential test
+// and cost each call a few microseconds (docs/BENCHMARKS.md, HTTP mode).
+func TestUsualArgumentsSkipTheGeneralParser(t *testing.T) {
+	for _, s := range []string{`{"target_user_id":"2244994945"}`, `{"target_user_id":"2244994945","dry_run":true}`, `{"username":"TwitterDev","cursor":null}`} {
+		raw := []byte(s)
+		flat := testing.AllocsPerRun(100, func() { _, _ = parseArgs(raw) })
+		general := testing.AllocsPerRun(100, func() { _, _ = schemacheck.UnmarshalJSON(bytes.NewReader(raw)) })
+		if flat >= general {
+			t.Errorf("%s: parseArgs made %.0f allocations, the general parser %.0f: not read directly", s, flat, general)
 		}
 	}
 }

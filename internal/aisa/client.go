@@ -474,6 +474,11 @@ type errorObject struct {
 // regard to case).
 func decodeEnvelope(raw []byte) (map[string]json.RawMessage, envelope, error) {
 	var env envelope
+	if top, data, ok := flatEnvelope(raw); ok {
+		// The answer to every follow and unfollow (see flat.go).
+		env.Data = data
+		return top, env, nil
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return top, env, err

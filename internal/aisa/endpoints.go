@@ -491,6 +491,9 @@ func notFoundFromEnvelope(err error) error {
 // case-insensitively, and a success must never rest on a differently-cased
 // key); nil when obj is not an object.
 func exactMembers(obj json.RawMessage) map[string]json.RawMessage {
+	if m, ok := flatMembers(obj); ok {
+		return m // the shape of every follow answer, read directly (flat.go)
+	}
 	var m map[string]json.RawMessage
 	if len(obj) == 0 || json.Unmarshal(obj, &m) != nil {
 		return nil

@@ -26,6 +26,69 @@ var envelopeSeeds = []string{
 	`{"dat\u0061":{"following":true}}`, `{"data":{"following":true},"ok":false}`,
 	`{"ok":true,"code":200,"data":{"following":false}}`, `{"error":"x","data":{}}`,
 	`{}`, `null`, `[]`, `"data"`, `{"data":{}} `, ` {"data":{}}`, `{"data":{}}x`, `{"data"`,
+	// The shape flat.go reads directly, and its near misses.
+	"{\"data\":{\"following\":false,\"pending_follow\":false}}\n",
+	` { "data" : { "following" : true , "pending_follow" : null } } `, "{\"data\":{\"following\":true}}\t\r\n",
+	`{"data":{"following":true,"following":false}}`, `{"data":{"following":tru}}`, `{"data":{"following":true,}}`,
+	`{"data":{"following":true}}}`, `{"data":{"following":true}`, `{"data":{"Following":true}}`,
+	`{"data":{"f\u006fllowing":true}}`, `{"data":{"following":nul}}`, `{"data":{"following":"true"}}`,
+	`{"data":{"following":true}},`, `{"data":{"following":true} "x"}`, `{"data":{"following":1}}`,
+	`{"data":{"following":true},"data":{"following":false}}`, `{"data":{"":true}}`, `{"data":{"following"true}}`,
+	`{"data":{"following":true "pending_follow":false}}`, `{"data":{"following":falsey}}`, "{\"data\":{\"following\":true}}\x00",
+}
+
+// exactMembersReference is exactMembers without the direct reading of
+// flat.go: what it must agree with.
+func exactMembersReference(obj []byte) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	if len(obj) == 0 || json.Unmarshal(obj, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+func checkMembers(t *testing.T, raw []byte) {
+	t.Helper()
+	if got, want := exactMembers(raw), exactMembersReference(raw); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: got %#v, reference %#v", raw, got, want)
+	}
+	// And as the data member of an envelope.
+	if _, env, err := decodeEnvelope(raw); err == nil {
+		if got, want := exactMembers(env.Data), exactMembersReference(env.Data); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q data: got %#v, reference %#v", raw, got, want)
+		}
+	}
+}
+
+func TestExactMembersMatchesReference(t *testing.T) {
+	for _, s := range envelopeSeeds {
+		checkMembers(t, []byte(s))
+		if _, env, err := decodeEnvelope([]byte(s)); err == nil {
+			checkMembers(t, env.Data)
+		}
+	}
+}
+
+func FuzzExactMembers(f *testing.F) {
+	for _, s := range envelopeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkMembers)
+}
+
+// The direct reading is what a follow answer takes, so a change that sent
+// it the general way again would go unnoticed by the differential tests.
+func TestFollowAnswerIsReadDirectly(t *testing.T) {
+	for _, s := range []string{`{"data":{"following":false,"pending_follow":false}}`, "{\"data\":{\"following\":true}}\n", `{"data":{}}`} {
+		if _, _, ok := flatEnvelope([]byte(s)); !ok {
+			t.Errorf("%s: not read directly", s)
+		}
+	}
+	for _, s := range []string{`{"data":{"following":"x"}}`, `{"Data":{"following":true}}`, `{"data":{"following":true},"ok":true}`} {
+		if _, _, ok := flatEnvelope([]byte(s)); ok {
+			t.Errorf("%s: read directly, but is not the flat shape", s)
+		}
+	}
 }
 
 func checkEnvelope(t *testing.T, raw []byte) {

@@ -472,6 +472,7 @@ func (a *app) serve(ctx context.Context, p IO, logger *slog.Logger) int {
 	stopJobs := a.startRunner(ctx)
 	defer stopJobs()
 	if a.cfg.HTTP != "" {
+		defer tuneServerGC(p.Getenv, logger)()
 		return a.serveHTTP(ctx, logger)
 	}
 	stdio := server.NewStdioServer(a.server)

@@ -21,7 +21,7 @@ import (
 // at GOMAXPROCS 1), so every state this reaches is one the real sink can be
 // in.
 func heldSink(w io.Writer) (s *logSink, start func()) {
-	s = &logSink{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s = &logSink{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), stopping: make(chan struct{})}
 	return s, func() { go s.loop() }
 }
 
@@ -428,5 +428,56 @@ func TestLogSinkBoundsWhatWaitsWhileStderrIsNotRead(t *testing.T) {
 	}
 	if !strings.Contains(lines[maxPending+2], "msg=later") {
 		t.Fatalf("the last line is %q, want the one logged once stderr took lines again", lines[maxPending+2])
+	}
+}
+
+// countingBuf counts the writes it takes.
+type countingBuf struct {
+	syncBuf
+	writes int
+}
+
+func (c *countingBuf) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.syncBuf.Write(p)
+}
+
+// Records logged one after another are written together, not one write
+// (and one wake-up of the goroutine) each; a record that comes later still
+// goes out without Close.
+func TestLogSinkBatchesRecordsThatComeTogether(t *testing.T) {
+	var out countingBuf
+	sink, start := heldSink(&out)
+	start()
+	log := slog.New(sink.handler(slog.LevelInfo))
+	const n = 300
+	for i := 0; i < n; i++ {
+		log.Info("call", "i", i)
+		time.Sleep(100 * time.Microsecond) // the goroutine may run, as between calls
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(out.String(), "\n") < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	out.mu.Lock()
+	writes := out.writes
+	out.mu.Unlock()
+	if got := strings.Count(out.String(), "\n"); got != n {
+		t.Fatalf("%d of %d lines written without Close", got, n)
+	}
+	if writes > n/10 {
+		t.Errorf("%d lines took %d writes: not batched", n, writes)
+	}
+	log.Info("alone")
+	for !strings.Contains(out.String(), "msg=alone") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "msg=alone") {
+		t.Fatal("a lone record was not written without Close")
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -270,10 +270,14 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		defer context.AfterFunc(h.streams, cancel)()
 	}
-	r2 := r.Clone(ctx)
-	// The credential stays out of everything below: mcp-go copies request
-	// headers into each tool call.
-	r2.Header.Del("Authorization")
+	// A shallow copy: nothing below changes the request's URL or form.
+	r2 := r.WithContext(ctx)
+	if _, ok := r.Header["Authorization"]; ok {
+		// The credential stays out of everything below: mcp-go copies
+		// request headers into each tool call.
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Authorization")
+	}
 	if r.Method == http.MethodPost {
 		r2.Body = io.NopCloser(bytes.NewReader(body))
 		r2.ContentLength = int64(len(body))
@@ -350,8 +354,30 @@ func (h *Handler) authenticateOAuth(w http.ResponseWriter, r *http.Request) (str
 var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-IP", "Via",
 	"Cf-Connecting-Ip", "True-Client-Ip", "X-Client-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip"}
 
+// proxyHeaderKeys are proxyHeaders as net/http keys request headers.
+var proxyHeaderKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, name := range proxyHeaders {
+		m[http.CanonicalHeaderKey(name)] = true
+	}
+	return m
+}()
+
 // forwardedBy names the first proxy header r carries, or "".
 func forwardedBy(r *http.Request) string {
+	// One pass over the request's few headers decides; the look-ups in
+	// proxyHeaders' order, which name the header in the message, run only
+	// when there is one.
+	found := false
+	for name, vals := range r.Header {
+		if proxyHeaderKeys[name] && len(vals) > 0 || strings.HasPrefix(name, "X-Forwarded-") {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return ""
+	}
 	for _, name := range proxyHeaders {
 		if len(r.Header.Values(name)) > 0 { // canonicalises: X-Real-Ip
 			return name

@@ -92,7 +92,10 @@ func BenchmarkCallOursMetrics(b *testing.B) {
 	benchCalls(b, New(Options{Version: "bench", Metrics: m}, &tools.Deps{Client: c, Logger: logger, Gate: gate}))
 }
 
-func BenchmarkCallBare(b *testing.B) {
+func BenchmarkCallBare(b *testing.B) { benchCalls(b, bareServer()) }
+
+// bareServer is bench/floor's unfollow_x_user on a bare mcp-go server.
+func bareServer() *server.MCPServer {
 	hc := &http.Client{Transport: instantGateway{}}
 	s := server.NewMCPServer("bare", "0")
 	s.AddTool(mcp.NewTool("unfollow_x_user", mcp.WithString("target_user_id", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -127,5 +130,5 @@ func BenchmarkCallBare(b *testing.B) {
 		text, _ := json.Marshal(out)
 		return mcp.NewToolResultStructured(out, string(text)), nil
 	})
-	benchCalls(b, s)
+	return s
 }
