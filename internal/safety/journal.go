@@ -458,6 +458,9 @@ func (j *Journal) snapshot(since time.Time, jobs bool) ([]part, error) {
 			return nil
 		}
 		f, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) && m != &j.active {
+			return nil // deleted by another process's retention since
+		}
 		if err != nil {
 			for _, p := range parts {
 				_ = p.f.Close()

@@ -142,16 +142,16 @@ func sealedSeqs(dir string) ([]int, error) {
 // active segment is as it says (its end fingerprinted); otherwise j.slots
 // stays nil and the caller reads them from the records (rebuildSlots).
 func (j *Journal) load(opening bool) error {
-	seqs, err := sealedSeqs(j.dir)
+	ck := readCheckpoint(j.dir)
+	seqs, err := j.segmentSeqs(ck, opening)
 	if err != nil {
 		return err
 	}
-	known := map[int]segMeta{}
+	known := make(map[int]segMeta, len(seqs)+1)
 	// trusted segments were sealed when the checkpoint (or this process)
 	// indexed them, and sealed segments do not change: a start with a long
-	// history neither stats nor opens them.
-	trusted := map[int]bool{}
-	ck := readCheckpoint(j.dir)
+	// history neither lists, stats nor opens them.
+	trusted := make(map[int]bool, len(seqs))
 	var slots *slotState
 	snapSeq := 0
 	if ck != nil {
@@ -287,6 +287,35 @@ func (j *Journal) load(opening bool) error {
 		j.slots = slots
 	}
 	return nil
+}
+
+// segmentSeqs lists the sealed segments, oldest first. A start with a
+// checkpoint takes the checkpoint's list and looks only for the segments
+// sealed after it, which are numbered on from its active segment, instead
+// of listing the folder. A segment deleted since (retention in another
+// process) then stays listed until this one's retention drops it, and a
+// scan passes over it (see snapshot).
+func (j *Journal) segmentSeqs(ck *checkpoint, opening bool) ([]int, error) {
+	if !opening || ck == nil || ck.Active.Seq <= 0 {
+		return sealedSeqs(j.dir)
+	}
+	seqs := make([]int, 0, len(ck.Sealed)+1)
+	for _, m := range ck.Sealed {
+		if m.Seq <= 0 || m.Seq >= ck.Active.Seq || (len(seqs) > 0 && m.Seq <= seqs[len(seqs)-1]) {
+			return sealedSeqs(j.dir) // not a list this version wrote
+		}
+		seqs = append(seqs, m.Seq)
+	}
+	for s := ck.Active.Seq; ; s++ {
+		st, err := os.Lstat(segPath(j.dir, s))
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.Mode().IsRegular()) {
+			return seqs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, s)
+	}
 }
 
 // rebuildSlots reads the slot-holding writes of the last slotKeep from the
