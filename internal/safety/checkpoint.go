@@ -167,6 +167,15 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	var key *slotKey
 	activeSeen := false
 	var v [6]int64
+	// Every segment's blocks share one array.
+	blocks := make([]block, 0, bytes.Count(body, []byte("\nb "))+1)
+	from := 0
+	endSeg := func() {
+		if cur != nil {
+			cur.Blocks = blocks[from:len(blocks):len(blocks)]
+		}
+		from = len(blocks)
+	}
 	for len(body) > 0 {
 		nl := bytes.IndexByte(body, '\n')
 		line := body[:nl]
@@ -204,6 +213,7 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 			if activeSeen || !nums(n) {
 				return nil, errCheckpoint
 			}
+			endSeg()
 			m := segMeta{Seq: int(v[0]), Size: v[1], Lines: int(v[2]), First: fromUnixNano(v[3]), Last: fromUnixNano(v[4])}
 			if kind == 'a' {
 				activeSeen = true
@@ -217,11 +227,12 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 			if cur == nil || !nums(4) {
 				return nil, errCheckpoint
 			}
-			cur.Blocks = append(cur.Blocks, block{Off: v[0], Line: int(v[1]), Max: fromUnixNano(v[2]), Jobs: v[3] == 1})
+			blocks = append(blocks, block{Off: v[0], Line: int(v[1]), Max: fromUnixNano(v[2]), Jobs: v[3] == 1})
 		case 'k':
 			if !activeSeen || c.Slots != nil || !nums(1) {
 				return nil, errCheckpoint
 			}
+			endSeg()
 			c.Slots = newSlotState(fromUnixNano(v[0]))
 			c.Slots.list = make([]slotEntry, 0, bytes.Count(body, []byte("\n")))
 			cur = nil
@@ -282,6 +293,7 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	if !activeSeen {
 		return nil, errCheckpoint
 	}
+	endSeg()
 	return c, nil
 }
 

@@ -147,43 +147,52 @@ func (j *Journal) load(opening bool) error {
 	if err != nil {
 		return err
 	}
-	known := make(map[int]segMeta, len(seqs)+1)
-	// trusted segments were sealed when the checkpoint (or this process)
-	// indexed them, and sealed segments do not change: a start with a long
-	// history neither lists, stats nor opens them.
-	trusted := make(map[int]bool, len(seqs))
+	// known points at what the checkpoint or this process knows of each
+	// segment; trusted ones were sealed when indexed, and sealed segments
+	// do not change: a start with a long history neither lists, stats nor
+	// opens them.
+	type knownSeg struct {
+		m       *segMeta
+		trusted bool
+	}
+	known := make(map[int]knownSeg, len(seqs)+1)
 	var slots *slotState
 	snapSeq := 0
 	if ck != nil {
-		for i, m := range ck.Sealed {
-			known[m.Seq] = m
+		for i := range ck.Sealed {
 			// The newest is checked all the same: a server of an older
 			// version still holding it open may have appended to it.
-			trusted[m.Seq] = i < len(ck.Sealed)-1
+			known[ck.Sealed[i].Seq] = knownSeg{&ck.Sealed[i], i < len(ck.Sealed)-1}
 		}
 		if ck.Active.Seq > 0 {
-			known[ck.Active.Seq] = ck.Active
+			known[ck.Active.Seq] = knownSeg{m: &ck.Active}
 		}
 		if opening && ck.Slots != nil && ck.Active.Seq > 0 {
 			slots, snapSeq = ck.Slots, ck.Active.Seq
 		}
 	}
 	// What this process already knows is at least as good.
-	for _, m := range j.sealed {
-		if k, ok := known[m.Seq]; !ok || k.Size < m.Size {
-			known[m.Seq] = m
+	for i := range j.sealed {
+		m := &j.sealed[i]
+		if k, ok := known[m.Seq]; !ok || k.m.Size < m.Size {
+			known[m.Seq] = knownSeg{m, true}
 		}
 	}
 	if j.active.Seq > 0 {
-		if k, ok := known[j.active.Seq]; !ok || k.Size < j.active.Size {
-			known[j.active.Seq] = j.active
+		if k, ok := known[j.active.Seq]; !ok || k.m.Size < j.active.Size {
+			active := j.active
+			known[j.active.Seq] = knownSeg{m: &active}
 		}
 	}
 	snapSeen := false
 	// settle decides how much of segment s (open as f when not nil) the
 	// index already covers, and whether the checkpoint's slots still hold.
 	settle := func(s int, p string, f *os.File, size int64) (segMeta, error) {
-		m, ok := known[s]
+		k, ok := known[s]
+		var m segMeta
+		if ok {
+			m = *k.m
+		}
 		if !ok || m.Size > size {
 			m = segMeta{Seq: s}
 			if s <= snapSeq {
@@ -213,8 +222,8 @@ func (j *Journal) load(opening bool) error {
 	indexed := false
 	sealed := make([]segMeta, 0, len(seqs))
 	for _, s := range seqs {
-		if m, ok := known[s]; ok && trusted[s] {
-			sealed = append(sealed, m)
+		if k, ok := known[s]; ok && k.trusted {
+			sealed = append(sealed, *k.m)
 			continue
 		}
 		p := segPath(j.dir, s)
