@@ -3,6 +3,7 @@ package safety
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -95,10 +96,14 @@ func (b *Budget) Windows() []Window { return b.windows }
 func (b *Budget) Seed(fp string, times ...time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	evs := b.events[fp]
 	for _, t := range times {
-		b.events[fp] = append(b.events[fp], &event{t: t})
+		evs = append(evs, &event{t: t})
 	}
-	sort.SliceStable(b.events[fp], func(i, j int) bool { return b.events[fp][i].t.Before(b.events[fp][j].t) })
+	if cmp := func(x, y *event) int { return x.t.Compare(y.t) }; !slices.IsSortedFunc(evs, cmp) {
+		slices.SortStableFunc(evs, cmp)
+	}
+	b.events[fp] = evs
 }
 
 func (b *Budget) longest() time.Duration {

@@ -162,17 +162,41 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, errCheckpoint
 	}
 	body = body[nl+1:]
-	c := &checkpoint{Sealed: make([]segMeta, 0, bytes.Count(body, []byte("\ns "))+1)}
-	var cur *segMeta
+	c := &checkpoint{}
+	// cur is the segment whose blocks follow: an index into c.Sealed, or
+	// -1 for the active segment (pointers would not survive append).
+	cur, inSeg := 0, false
+	seg := func() *segMeta {
+		if cur < 0 {
+			return &c.Active
+		}
+		return &c.Sealed[cur]
+	}
 	var key *slotKey
 	activeSeen := false
 	var v [6]int64
-	// Every segment's blocks share one array.
-	blocks := make([]block, 0, bytes.Count(body, []byte("\nb "))+1)
+	// Every segment's blocks share one array (a start with a long history
+	// has hundreds of segments).
+	nSealed, nBlocks := 0, 0
+	for rest := body; len(rest) > 0; {
+		switch rest[0] {
+		case 's':
+			nSealed++
+		case 'b':
+			nBlocks++
+		}
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			break
+		}
+		rest = rest[nl+1:]
+	}
+	c.Sealed = make([]segMeta, 0, nSealed)
+	blocks := make([]block, 0, nBlocks)
 	from := 0
 	endSeg := func() {
-		if cur != nil {
-			cur.Blocks = blocks[from:len(blocks):len(blocks)]
+		if inSeg {
+			seg().Blocks = blocks[from:len(blocks):len(blocks)]
 		}
 		from = len(blocks)
 	}
@@ -215,16 +239,17 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 			}
 			endSeg()
 			m := segMeta{Seq: int(v[0]), Size: v[1], Lines: int(v[2]), First: fromUnixNano(v[3]), Last: fromUnixNano(v[4])}
+			inSeg = true
 			if kind == 'a' {
 				activeSeen = true
-				c.Active, cur = m, &c.Active
+				c.Active, cur = m, -1
 				c.Tail = uint32(v[5])
 			} else {
 				c.Sealed = append(c.Sealed, m)
-				cur = &c.Sealed[len(c.Sealed)-1]
+				cur = len(c.Sealed) - 1
 			}
 		case 'b':
-			if cur == nil || !nums(4) {
+			if !inSeg || !nums(4) {
 				return nil, errCheckpoint
 			}
 			blocks = append(blocks, block{Off: v[0], Line: int(v[1]), Max: fromUnixNano(v[2]), Jobs: v[3] == 1})
@@ -233,9 +258,9 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 				return nil, errCheckpoint
 			}
 			endSeg()
+			inSeg = false
 			c.Slots = newSlotState(fromUnixNano(v[0]))
 			c.Slots.list = make([]slotEntry, 0, bytes.Count(body, []byte("\n")))
-			cur = nil
 		case 'g':
 			if c.Slots == nil {
 				return nil, errCheckpoint

@@ -447,7 +447,7 @@ func (j *Journal) snapshot(since time.Time, jobs bool) ([]part, error) {
 		return nil, fmt.Errorf("journal %s: read failed: %v", j.path, causeOf(err))
 	}
 	var parts []part
-	add := func(path string, m *segMeta) error {
+	add := func(m *segMeta) error {
 		var runs []part
 		if jobs {
 			runs = m.jobRuns(since)
@@ -456,6 +456,10 @@ func (j *Journal) snapshot(since time.Time, jobs bool) ([]part, error) {
 		}
 		if len(runs) == 0 {
 			return nil
+		}
+		path := j.path
+		if m != &j.active {
+			path = segPath(j.dir, m.Seq)
 		}
 		f, err := os.Open(path)
 		if errors.Is(err, fs.ErrNotExist) && m != &j.active {
@@ -479,11 +483,11 @@ func (j *Journal) snapshot(since time.Time, jobs bool) ([]part, error) {
 		if !since.IsZero() && m.Last.Before(since) {
 			continue
 		}
-		if err := add(segPath(j.dir, m.Seq), m); err != nil {
+		if err := add(m); err != nil {
 			return nil, fmt.Errorf("journal %s: %v", j.path, causeOf(err))
 		}
 	}
-	if err := add(j.path, &j.active); err != nil {
+	if err := add(&j.active); err != nil {
 		return nil, fmt.Errorf("journal %s: %v", j.path, causeOf(err))
 	}
 	return parts, nil
