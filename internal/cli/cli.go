@@ -390,6 +390,9 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		for _, t := range j.Tightened {
 			logger.Warn("the journal was readable by other users; its mode was tightened", "path", t)
 		}
+		for _, w := range j.Skipped {
+			logger.Warn("journal line skipped", "journal", cfg.Journal, "segment", w.Segment, "line", w.Line, "why", w.Msg)
+		}
 		if j.TornLine > 0 {
 			logger.Warn("the journal's last line was cut short by a crash; it is kept, skipped, and the next record starts on a new line",
 				"journal", cfg.Journal, "line", j.TornLine)

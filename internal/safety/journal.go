@@ -114,6 +114,11 @@ type Journal struct {
 	// Tightened names the journal's files and folder that other users could
 	// read, whose mode was tightened when the journal was opened.
 	Tightened []string
+	// Skipped are the lines that were not records among those opening the
+	// journal read (the records after the checkpoint, or the last day's
+	// when the checkpoint could not give its writes), the first 100; lines
+	// a repair record names are left out, as reported already.
+	Skipped []Warning
 
 	onForeign func([]Record)
 	onWarn    func(msg string, args ...any)

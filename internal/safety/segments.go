@@ -247,7 +247,7 @@ func (j *Journal) load(opening bool) error {
 			if err != nil {
 				return err
 			}
-			err = indexSection(f, &m, st.Size(), slots.tracker(s >= snapSeq))
+			err = indexSectionWarn(f, &m, st.Size(), slots.tracker(s >= snapSeq), filepath.Base(p), j.skipped)
 			f.Close()
 			if err != nil {
 				return err
@@ -280,7 +280,7 @@ func (j *Journal) load(opening bool) error {
 	if !snapSeen {
 		slots = nil // the checkpoint's active segment is gone
 	}
-	if err := indexSection(f, &m, st.Size(), slots.tracker(true)); err != nil {
+	if err := indexSectionWarn(f, &m, st.Size(), slots.tracker(true), "", j.skipped); err != nil {
 		f.Close()
 		return err
 	}
@@ -296,6 +296,16 @@ func (j *Journal) load(opening bool) error {
 		j.slots = slots
 	}
 	return nil
+}
+
+// maxSkipped bounds Skipped.
+const maxSkipped = 100
+
+// skipped notes a line that opening the journal read and skipped.
+func (j *Journal) skipped(w Warning) {
+	if len(j.Skipped) < maxSkipped {
+		j.Skipped = append(j.Skipped, w)
+	}
 }
 
 // segmentSeqs lists the sealed segments, oldest first. A start with a
@@ -338,7 +348,11 @@ func (j *Journal) rebuildSlots() error {
 		if from >= m.Size {
 			return nil
 		}
-		_, err := readSection(f, from, m.Size, line, "", s.from, track, nil)
+		seg := ""
+		if m != &j.active {
+			seg = filepath.Base(segPath(j.dir, m.Seq))
+		}
+		_, err := readSection(f, from, m.Size, line, seg, s.from, track, j.skipped)
 		return err
 	}
 	for i := range j.sealed {
@@ -368,20 +382,34 @@ func (j *Journal) rebuildSlots() error {
 // line without its newline is left out: a fragment, or a record still
 // being written.
 func indexSection(f io.ReaderAt, m *segMeta, end int64, fn func(Record) bool) error {
+	return indexSectionWarn(f, m, end, fn, "", nil)
+}
+
+// indexSectionWarn is indexSection that, with fn, also reports the lines
+// that are not records to warn (nil: none) as readSection does, named by
+// seg.
+func indexSectionWarn(f io.ReaderAt, m *segMeta, end int64, fn func(Record) bool, seg string, warn func(Warning)) error {
 	if end <= m.Size {
 		return nil
 	}
-	return eachLine(f, m.Size, end, func(off int64, line []byte, complete bool) error {
+	repaired := map[int]bool{}
+	var bad []Warning
+	err := eachLine(f, m.Size, end, func(off int64, line []byte, complete bool) error {
 		if !complete {
 			return errStop
 		}
 		var t time.Time
 		if fn != nil {
-			if rec, ok := parseRecord(line); ok {
+			rec, ok := parseRecord(line)
+			switch {
+			case ok && rec.Phase == PhaseRepair:
 				t = rec.Time
-				if rec.Phase != PhaseRepair {
-					fn(rec)
-				}
+				repaired[rec.Line] = true
+			case ok:
+				t = rec.Time
+				fn(rec)
+			case warn != nil && len(bytes.TrimSpace(line)) > 0:
+				bad = append(bad, Warning{Segment: seg, Line: m.Lines + 1, Msg: "is not a JSON record and was skipped"})
 			}
 		} else {
 			t, _ = fastTime(line)
@@ -389,6 +417,12 @@ func indexSection(f io.ReaderAt, m *segMeta, end int64, fn func(Record) bool) er
 		m.add(off, int64(len(line)), t, jobLine(line))
 		return nil
 	})
+	for _, w := range bad {
+		if !repaired[w.Line] {
+			warn(w)
+		}
+	}
+	return err
 }
 
 var errStop = errors.New("stop")

@@ -397,3 +397,35 @@ func TestStartFindsSegmentsSealedAfterTheCheckpoint(t *testing.T) {
 	}
 	checkSlots(t, "after a checkpoint behind", j, c)
 }
+
+// A line that is not a record among those a start reads (after the
+// checkpoint) is reported in Skipped, once: the next start, whose
+// checkpoint covers it, does not read it again.
+func TestOpenReportsSkippedLinesItReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0}
+	j := openAt(t, path, c, JournalOptions{})
+	if err := j.Append(rec("1", c.now())); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("not a record\n")
+	f.Close()
+	j = openAt(t, path, c, JournalOptions{})
+	if len(j.Skipped) != 1 || j.Skipped[0].Line != 2 {
+		t.Fatalf("skipped %v; want line 2", j.Skipped)
+	}
+	if err := j.Append(rec("2", c.now())); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	j = openAt(t, path, c, JournalOptions{})
+	defer j.Close()
+	if len(j.Skipped) != 0 {
+		t.Fatalf("reported again: %v", j.Skipped)
+	}
+}
