@@ -96,9 +96,11 @@ func (b *Budget) Windows() []Window { return b.windows }
 func (b *Budget) Seed(fp string, times ...time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	evs := b.events[fp]
-	for _, t := range times {
-		evs = append(evs, &event{t: t})
+	evs := slices.Grow(b.events[fp], len(times))
+	block := make([]event, len(times)) // one allocation for a day of events
+	for i, t := range times {
+		block[i].t = t
+		evs = append(evs, &block[i])
 	}
 	if cmp := func(x, y *event) int { return x.t.Compare(y.t) }; !slices.IsSortedFunc(evs, cmp) {
 		slices.SortStableFunc(evs, cmp)

@@ -129,17 +129,30 @@ type SlotWrites struct {
 func (s *slotState) writes(since time.Time) []SlotWrites {
 	idx := map[*slotKey]int{}
 	var out []SlotWrites
-	for _, e := range s.list {
-		if e.state == 'x' || e.t.Before(since) {
-			continue
+	var count []int
+	for pass := range 2 { // count, then fill: no slice grows
+		for _, e := range s.list {
+			if e.state == 'x' || e.t.Before(since) {
+				continue
+			}
+			i, ok := idx[e.key]
+			if !ok {
+				i = len(out)
+				idx[e.key] = i
+				out = append(out, SlotWrites{Tool: e.key.tool, Gateway: e.key.gateway, KeyFingerprint: e.key.fp})
+				count = append(count, 0)
+			}
+			if pass == 0 {
+				count[i]++
+			} else {
+				out[i].Times = append(out[i].Times, e.t)
+			}
 		}
-		i, ok := idx[e.key]
-		if !ok {
-			i = len(out)
-			idx[e.key] = i
-			out = append(out, SlotWrites{Tool: e.key.tool, Gateway: e.key.gateway, KeyFingerprint: e.key.fp})
+		if pass == 0 {
+			for i := range out {
+				out[i].Times = make([]time.Time, 0, count[i])
+			}
 		}
-		out[i].Times = append(out[i].Times, e.t)
 	}
 	return out
 }
@@ -193,7 +206,12 @@ func SlotEvents(ws []SlotWrites, s Scope, since time.Time, tools []string) map[s
 		if !slices.Contains(tools, w.Tool) || !s.has(Attempt{Gateway: w.Gateway, KeyFingerprint: w.KeyFingerprint}) {
 			continue
 		}
-		for _, t := range w.Times {
+		times := w.Times
+		if !slices.ContainsFunc(times, func(t time.Time) bool { return t.Before(since) }) && out[w.KeyFingerprint] == nil {
+			out[w.KeyFingerprint] = times[:len(times):len(times)] // the usual case: one group a key, no copy
+			continue
+		}
+		for _, t := range times {
 			if !t.Before(since) {
 				out[w.KeyFingerprint] = append(out[w.KeyFingerprint], t)
 			}
