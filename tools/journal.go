@@ -21,6 +21,12 @@ func BudgetEvents(recs []safety.Record, s safety.Scope, since time.Time) map[str
 	return safety.BudgetEvents(safety.Attempts(recs), s, since, unfollowTools)
 }
 
+// SlotEvents is BudgetEvents for the slot-holding writes Journal.Slots
+// returns.
+func SlotEvents(ws []safety.SlotWrites, s safety.Scope, since time.Time) map[string][]time.Time {
+	return safety.SlotEvents(ws, s, since, unfollowTools)
+}
+
 // UndoCandidates returns the scope's accounts unfollowed at or after since
 // and not followed again, oldest first; never one journaled as not followed.
 func UndoCandidates(recs []safety.Record, s safety.Scope, since time.Time) []safety.UndoItem {

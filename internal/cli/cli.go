@@ -390,35 +390,35 @@ func build(cfg config.Config, version string, logger *slog.Logger) (*app, error)
 		for _, t := range j.Tightened {
 			logger.Warn("the journal was readable by other users; its mode was tightened", "path", t)
 		}
+		for _, w := range j.Skipped {
+			logger.Warn("journal line skipped", "journal", cfg.Journal, "segment", w.Segment, "line", w.Line, "why", w.Msg)
+		}
 		if j.TornLine > 0 {
 			logger.Warn("the journal's last line was cut short by a crash; it is kept, skipped, and the next record starts on a new line",
 				"journal", cfg.Journal, "line", j.TornLine)
 		}
 		// Rebuild the budget from the journal, so a restart does not reset
-		// it: every unfollow of this gateway that happened or may have. Only
-		// the budget's longest window is read, not the whole history.
+		// it: every unfollow of this gateway that happened or may have. The
+		// journal keeps the last day's slot-holding writes in its
+		// checkpoint: a start reads those and the records after it, not
+		// the day's records, let alone the history.
 		since := time.Now().Add(-24 * time.Hour)
-		var recs []safety.Record
-		err = j.ScanWarn(since, func(r safety.Record) bool { recs = append(recs, r); return true }, func(w safety.Warning) {
-			logger.Warn("journal line skipped", "journal", cfg.Journal, "segment", w.Segment, "line", w.Line, "why", w.Msg)
-		})
-		if err != nil {
-			a.close()
-			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
-		}
 		// A test clock (XFOLLOW_CLOCK_SCALE) runs ahead of the wall clock;
 		// a restart must not take it back behind what it journaled.
 		if sc, ok := a.clk.(*clock.Scaled); ok {
-			for _, r := range recs {
-				sc.NotBefore(r.Time)
-			}
+			sc.NotBefore(j.Latest())
 			since = a.clk.Now().Add(-24 * time.Hour)
+		}
+		slots, err := j.Slots(since)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("journal %s cannot be read: %v", cfg.Journal, err)
 		}
 		// A shared store (--state) is the truth for every replica: no
 		// journal is replayed into it, at start or later.
 		if budget != nil {
 			scope := safety.Scope{Gateway: gateway, Legacy: !cfg.Sandbox}
-			for fp, times := range tools.BudgetEvents(recs, scope, since) {
+			for fp, times := range tools.SlotEvents(slots, scope, since) {
 				if fp == "" {
 					// Written before records named their key: the server's own.
 					logger.Warn("the journal has unfollows from an older version that did not record the gateway and key; they count against this key's budget",

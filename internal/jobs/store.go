@@ -18,6 +18,9 @@ type Journal interface {
 	Append(safety.Record) error
 	Exclusive(fn func(appendRec func(safety.Record) error) error) error
 	Scan(since time.Time, fn func(safety.Record) bool) error
+	// ScanJobs is Scan reading only what may hold jobs' records: fn gets
+	// all of those, and perhaps others.
+	ScanJobs(since time.Time, fn func(safety.Record) bool) error
 	// Pin keeps the records from a time on out of the journal's retention
 	// while a job runs; Unpin lets them go once it has ended.
 	Pin(name string, t time.Time) error
@@ -123,7 +126,7 @@ func Open(j Journal, now func() time.Time) (*Store, error) {
 		}
 	}
 	var recs []safety.Record
-	if err := j.Scan(since, func(r safety.Record) bool {
+	if err := j.ScanJobs(since, func(r safety.Record) bool {
 		if r.JobID != "" || r.Phase == PhaseJob {
 			recs = append(recs, r)
 		}
@@ -226,7 +229,7 @@ func (s *Store) Reload(id string) error {
 		return ErrNotFound
 	}
 	var recs []safety.Record
-	err := s.j.Scan(j.ConsentAt.Add(-time.Minute), func(r safety.Record) bool {
+	err := s.j.ScanJobs(j.ConsentAt.Add(-time.Minute), func(r safety.Record) bool {
 		if r.JobID == id && (r.Phase == safety.PhaseIntent || r.Phase == safety.PhaseOutcome || r.Phase == PhaseControl) {
 			recs = append(recs, r)
 		}

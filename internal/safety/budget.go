@@ -3,6 +3,7 @@ package safety
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -95,10 +96,16 @@ func (b *Budget) Windows() []Window { return b.windows }
 func (b *Budget) Seed(fp string, times ...time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, t := range times {
-		b.events[fp] = append(b.events[fp], &event{t: t})
+	evs := slices.Grow(b.events[fp], len(times))
+	block := make([]event, len(times)) // one allocation for a day of events
+	for i, t := range times {
+		block[i].t = t
+		evs = append(evs, &block[i])
 	}
-	sort.SliceStable(b.events[fp], func(i, j int) bool { return b.events[fp][i].t.Before(b.events[fp][j].t) })
+	if cmp := func(x, y *event) int { return x.t.Compare(y.t) }; !slices.IsSortedFunc(evs, cmp) {
+		slices.SortStableFunc(evs, cmp)
+	}
+	b.events[fp] = evs
 }
 
 func (b *Budget) longest() time.Duration {

@@ -96,6 +96,10 @@ type Journal struct {
 	// ckptSize is active.Size as the checkpoint on disk has it (-1: the
 	// checkpoint does not cover the active segment).
 	ckptSize int64
+	// slots follows the writes that hold a budget slot, from every record
+	// this process appends or reads from others (see Slots).
+	slots      *slotState
+	legacyGone bool // the checkpoint of earlier versions was removed
 
 	// failed is set after an error: the journal then refuses every record,
 	// so that no write goes unrecorded (fail closed). A failed write (a full
@@ -110,6 +114,11 @@ type Journal struct {
 	// Tightened names the journal's files and folder that other users could
 	// read, whose mode was tightened when the journal was opened.
 	Tightened []string
+	// Skipped are the lines that were not records among those opening the
+	// journal read (the records after the checkpoint, or the last day's
+	// when the checkpoint could not give its writes), the first 100; lines
+	// a repair record names are left out, as reported already.
+	Skipped []Warning
 
 	onForeign func([]Record)
 	onWarn    func(msg string, args ...any)
@@ -232,7 +241,11 @@ func OpenJournalWith(path string, o JournalOptions) (*Journal, error) {
 		return nil, fmt.Errorf("journal %s cannot be locked: %v", path, causeOf(err))
 	}
 	defer unlockFile(lock)
-	if err := j.load(); err != nil {
+	err = j.load(true)
+	if err == nil && j.slots == nil {
+		err = j.rebuildSlots()
+	}
+	if err != nil {
 		j.closeFiles()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("journal %s cannot be opened for appending: %v; create the folder %s first", path, causeOf(err), filepath.Dir(path))
@@ -240,7 +253,7 @@ func OpenJournalWith(path string, o JournalOptions) (*Journal, error) {
 		return nil, fmt.Errorf("journal %s cannot be opened: %v", path, causeOf(err))
 	}
 	j.tighten(path, 0o600)
-	for _, name := range []string{"lock", "checkpoint.json", "pins.json"} {
+	for _, name := range []string{"lock", checkpointName, "pins.json"} {
 		j.tighten(filepath.Join(j.dir, name), 0o600)
 	}
 	_ = lockFile(j.f)
@@ -384,7 +397,19 @@ func (j *Journal) Scan(since time.Time, fn func(Record) bool) error {
 // ScanWarn is Scan that also reports the skipped lines it meets (warn may
 // be nil).
 func (j *Journal) ScanWarn(since time.Time, fn func(Record) bool, warn func(Warning)) error {
-	parts, err := j.snapshot(since)
+	return j.scan(since, false, fn, warn)
+}
+
+// ScanJobs is Scan reading only the blocks of the journal that may hold
+// jobs' records (records with a job id, and jobs' own phases): fn gets
+// every such record at or after since, and perhaps some others. What a
+// start reads for its jobs then grows with the jobs, not with the history.
+func (j *Journal) ScanJobs(since time.Time, fn func(Record) bool) error {
+	return j.scan(since, true, fn, nil)
+}
+
+func (j *Journal) scan(since time.Time, jobs bool, fn func(Record) bool, warn func(Warning)) error {
+	parts, err := j.snapshot(since, jobs)
 	if err != nil {
 		return err
 	}
@@ -414,8 +439,9 @@ type part struct {
 }
 
 // snapshot catches up and opens, under the lock, every segment that may
-// hold records at or after since.
-func (j *Journal) snapshot(since time.Time) ([]part, error) {
+// hold records at or after since (jobs: only its blocks that may hold
+// jobs' records).
+func (j *Journal) snapshot(since time.Time, jobs bool) ([]part, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.lockAll(); err != nil {
@@ -426,19 +452,35 @@ func (j *Journal) snapshot(since time.Time) ([]part, error) {
 		return nil, fmt.Errorf("journal %s: read failed: %v", j.path, causeOf(err))
 	}
 	var parts []part
-	add := func(path string, m *segMeta) error {
-		from, line := m.seek(since)
-		if from >= m.Size {
+	add := func(m *segMeta) error {
+		var runs []part
+		if jobs {
+			runs = m.jobRuns(since)
+		} else if from, line := m.seek(since); from < m.Size {
+			runs = []part{{from: from, to: m.Size, line: line}}
+		}
+		if len(runs) == 0 {
 			return nil
 		}
+		path := j.path
+		if m != &j.active {
+			path = segPath(j.dir, m.Seq)
+		}
 		f, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) && m != &j.active {
+			return nil // deleted by another process's retention since
+		}
 		if err != nil {
 			for _, p := range parts {
 				_ = p.f.Close()
 			}
 			return err
 		}
-		parts = append(parts, part{f: f, name: filepath.Base(path), from: from, to: m.Size, line: line})
+		// The parts of one segment share its file (closing it again is
+		// harmless: *os.File closes its descriptor once).
+		for _, r := range runs {
+			parts = append(parts, part{f: f, name: filepath.Base(path), from: r.from, to: r.to, line: r.line})
+		}
 		return nil
 	}
 	for i := range j.sealed {
@@ -446,11 +488,11 @@ func (j *Journal) snapshot(since time.Time) ([]part, error) {
 		if !since.IsZero() && m.Last.Before(since) {
 			continue
 		}
-		if err := add(segPath(j.dir, m.Seq), m); err != nil {
+		if err := add(m); err != nil {
 			return nil, fmt.Errorf("journal %s: %v", j.path, causeOf(err))
 		}
 	}
-	if err := add(j.path, &j.active); err != nil {
+	if err := add(&j.active); err != nil {
 		return nil, fmt.Errorf("journal %s: %v", j.path, causeOf(err))
 	}
 	return parts, nil
@@ -484,7 +526,7 @@ func (j *Journal) catchUp() error {
 			return err
 		}
 		old := j.active.Seq
-		if err := j.load(); err != nil {
+		if err := j.load(false); err != nil {
 			return err
 		}
 		if err := lockFile(j.f); err != nil {
@@ -507,6 +549,9 @@ func (j *Journal) catchUp() error {
 		if _, err := readSection(j.f, 0, j.active.Size, 0, "", time.Time{}, collect, nil); err != nil {
 			return err
 		}
+	}
+	for i := range recs {
+		j.slots.track(&recs[i])
 	}
 	if j.onForeign != nil && len(recs) > 0 {
 		j.onForeign(recs)
@@ -540,8 +585,8 @@ func (j *Journal) repair() (int, error) {
 	if err := j.f.Sync(); err != nil {
 		return 0, err
 	}
-	j.active.add(j.active.Size, frag+1, time.Time{})
-	j.active.add(j.active.Size, int64(len(rec)+1), j.now().UTC())
+	j.active.add(j.active.Size, frag+1, time.Time{}, false)
+	j.active.add(j.active.Size, int64(len(rec)+1), j.now().UTC(), false)
 	return line, nil
 }
 
@@ -633,7 +678,8 @@ func (j *Journal) appendLocked(r Record) error {
 		// the file holds is no longer known. Final.
 		return j.fail(fmt.Errorf("journal %s: sync failed: %v", j.path, causeOf(err)), true)
 	}
-	j.active.add(j.active.Size, int64(len(line)), r.Time)
+	j.active.add(j.active.Size, int64(len(line)), r.Time, jobLine(line))
+	j.slots.track(&r)
 	return nil
 }
 

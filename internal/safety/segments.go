@@ -25,7 +25,17 @@ type block struct {
 	Off  int64     `json:"off"`
 	Line int       `json:"line"`         // lines before Off
 	Max  time.Time `json:"max,omitzero"` // the latest time of the records starting in this block
+	// Jobs is set when a line starting in this block may be a job's record
+	// (jobLine): the jobs' scan at start reads only such blocks.
+	Jobs bool `json:"jobs,omitempty"`
 }
+
+// jobLine reports whether a journal line may belong to a job: its phase is
+// a job's, or it carries a job_id. Every such line as the journal writes it
+// holds the bytes "job (a key "job_id" or "job", a phase "job" or
+// "job_control"), which no line of a direct call does unless a name in it
+// starts with job: a false yes costs a block read, never a missed job.
+func jobLine(line []byte) bool { return bytes.Contains(line, []byte(`"job`)) }
 
 // segMeta indexes one segment: how much of it is read, and when its records
 // were written. Record times are not strictly ordered (processes sharing a
@@ -41,10 +51,14 @@ type segMeta struct {
 	Blocks []block   `json:"blocks,omitempty"`
 }
 
-// add indexes the line of n bytes at off (t zero: not a record).
-func (m *segMeta) add(off, n int64, t time.Time) {
+// add indexes the line of n bytes at off (t zero: not a record; job: it
+// may be a job's, see jobLine).
+func (m *segMeta) add(off, n int64, t time.Time, job bool) {
 	if len(m.Blocks) == 0 || off-m.Blocks[len(m.Blocks)-1].Off >= blockSize {
 		m.Blocks = append(m.Blocks, block{Off: off, Line: m.Lines})
+	}
+	if job {
+		m.Blocks[len(m.Blocks)-1].Jobs = true
 	}
 	if !t.IsZero() {
 		b := &m.Blocks[len(m.Blocks)-1]
@@ -60,6 +74,26 @@ func (m *segMeta) add(off, n int64, t time.Time) {
 	}
 	m.Lines++
 	m.Size = off + n
+}
+
+// jobRuns returns the runs of consecutive blocks that may hold jobs'
+// records at or after since: [from, to) and the lines before from.
+func (m *segMeta) jobRuns(since time.Time) (runs []part) {
+	for i, b := range m.Blocks {
+		if !b.Jobs || (!b.Max.IsZero() && b.Max.Before(since)) {
+			continue
+		}
+		end := m.Size
+		if i+1 < len(m.Blocks) {
+			end = m.Blocks[i+1].Off
+		}
+		if n := len(runs); n > 0 && runs[n-1].to == b.Off {
+			runs[n-1].to = end
+			continue
+		}
+		runs = append(runs, part{from: b.Off, to: end, line: b.Line})
+	}
+	return runs
 }
 
 // seek returns where records at or after since may start, and the number
@@ -98,63 +132,100 @@ func sealedSeqs(dir string) ([]int, error) {
 	return seqs, nil
 }
 
-// checkpoint is the journal's index on disk (dir/checkpoint.json): every
-// segment's meta, so that a start reads it and the few records after it
-// instead of the whole history. It is derived data: when it is missing,
-// damaged or behind, the segments it does not cover are indexed again.
-type checkpoint struct {
-	Version int       `json:"version"`
-	Sealed  []segMeta `json:"sealed"`
-	Active  segMeta   `json:"active"`
-}
-
-func readCheckpoint(dir string) *checkpoint {
-	b, err := os.ReadFile(filepath.Join(dir, "checkpoint.json"))
-	if err != nil {
-		return nil
-	}
-	var c checkpoint
-	if json.Unmarshal(b, &c) != nil || c.Version != 1 {
-		return nil
-	}
-	return &c
-}
-
 // load rebuilds the index from the folder and the checkpoint, indexing what
 // the checkpoint does not cover, and opens the active segment (creating it
 // if a crash between sealing it and creating the next left none). The
 // caller holds the lock.
-func (j *Journal) load() error {
-	seqs, err := sealedSeqs(j.dir)
+//
+// When opening, the checkpoint's slot-holding writes are taken too, with
+// the records after the checkpoint, if everything up to the checkpoint's
+// active segment is as it says (its end fingerprinted); otherwise j.slots
+// stays nil and the caller reads them from the records (rebuildSlots).
+func (j *Journal) load(opening bool) error {
+	ck := readCheckpoint(j.dir)
+	seqs, err := j.segmentSeqs(ck, opening)
 	if err != nil {
 		return err
 	}
-	known := map[int]segMeta{}
-	ck := readCheckpoint(j.dir)
+	// known points at what the checkpoint or this process knows of each
+	// segment; trusted ones were sealed when indexed, and sealed segments
+	// do not change: a start with a long history neither lists, stats nor
+	// opens them.
+	type knownSeg struct {
+		m       *segMeta
+		trusted bool
+	}
+	known := make(map[int]knownSeg, len(seqs)+1)
+	var slots *slotState
+	snapSeq := 0
 	if ck != nil {
-		for _, m := range ck.Sealed {
-			known[m.Seq] = m
+		for i := range ck.Sealed {
+			// The newest is checked all the same: a server of an older
+			// version still holding it open may have appended to it.
+			known[ck.Sealed[i].Seq] = knownSeg{&ck.Sealed[i], i < len(ck.Sealed)-1}
 		}
 		if ck.Active.Seq > 0 {
-			known[ck.Active.Seq] = ck.Active
+			known[ck.Active.Seq] = knownSeg{m: &ck.Active}
+		}
+		if opening && ck.Slots != nil && ck.Active.Seq > 0 {
+			slots, snapSeq = ck.Slots, ck.Active.Seq
 		}
 	}
 	// What this process already knows is at least as good.
-	for _, m := range j.sealed {
-		if k, ok := known[m.Seq]; !ok || k.Size < m.Size {
-			known[m.Seq] = m
+	for i := range j.sealed {
+		m := &j.sealed[i]
+		if k, ok := known[m.Seq]; !ok || k.m.Size < m.Size {
+			known[m.Seq] = knownSeg{m, true}
 		}
 	}
 	if j.active.Seq > 0 {
-		if k, ok := known[j.active.Seq]; !ok || k.Size < j.active.Size {
-			known[j.active.Seq] = j.active
+		if k, ok := known[j.active.Seq]; !ok || k.m.Size < j.active.Size {
+			active := j.active
+			known[j.active.Seq] = knownSeg{m: &active}
 		}
+	}
+	snapSeen := false
+	// settle decides how much of segment s (open as f when not nil) the
+	// index already covers, and whether the checkpoint's slots still hold.
+	settle := func(s int, p string, f *os.File, size int64) (segMeta, error) {
+		k, ok := known[s]
+		var m segMeta
+		if ok {
+			m = *k.m
+		}
+		if !ok || m.Size > size {
+			m = segMeta{Seq: s}
+			if s <= snapSeq {
+				slots = nil // the checkpoint does not describe what is there
+			}
+		}
+		if s == snapSeq && slots != nil {
+			snapSeen = true
+			if f == nil {
+				g, err := openRegular(p, os.O_RDONLY, 0)
+				if err != nil {
+					return m, err
+				}
+				defer g.Close()
+				f = g
+			}
+			sum, err := tailSum(f, m.Size)
+			if err != nil {
+				return m, err
+			}
+			if sum != ck.Tail {
+				m, slots = segMeta{Seq: s}, nil
+			}
+		}
+		return m, nil
 	}
 	indexed := false
 	sealed := make([]segMeta, 0, len(seqs))
 	for _, s := range seqs {
-		// One lstat a segment when the checkpoint covers it: a start with
-		// a long history opens none of it.
+		if k, ok := known[s]; ok && k.trusted {
+			sealed = append(sealed, *k.m)
+			continue
+		}
 		p := segPath(j.dir, s)
 		st, err := os.Lstat(p)
 		if err != nil {
@@ -163,17 +234,20 @@ func (j *Journal) load() error {
 		if st.Mode().Perm()&0o077 != 0 {
 			j.tighten(p, 0o600)
 		}
-		m, ok := known[s]
-		if !ok || m.Size > st.Size() {
-			m = segMeta{Seq: s}
+		m, err := settle(s, p, nil, st.Size())
+		if err != nil {
+			return err
 		}
 		if m.Size < st.Size() {
 			indexed = true
+			if s < snapSeq {
+				slots = nil // records before the checkpoint's end it did not see
+			}
 			f, err := openRegular(p, os.O_RDONLY, 0)
 			if err != nil {
 				return err
 			}
-			err = indexSection(f, &m, st.Size(), nil)
+			err = indexSectionWarn(f, &m, st.Size(), slots.tracker(s >= snapSeq), filepath.Base(p), j.skipped)
 			f.Close()
 			if err != nil {
 				return err
@@ -194,15 +268,19 @@ func (j *Journal) load() error {
 		f.Close()
 		return err
 	}
-	m, ok := known[seq]
-	if !ok || m.Size > st.Size() {
-		m = segMeta{Seq: seq}
+	m, err := settle(seq, j.path, f, st.Size())
+	if err != nil {
+		f.Close()
+		return err
 	}
 	ckSize := int64(-1)
-	if ck != nil && ck.Active.Seq == seq && ck.Active.Size <= st.Size() {
+	if ck != nil && ck.Active.Seq == seq && ck.Active.Size == m.Size {
 		ckSize = ck.Active.Size
 	}
-	if err := indexSection(f, &m, st.Size(), nil); err != nil {
+	if !snapSeen {
+		slots = nil // the checkpoint's active segment is gone
+	}
+	if err := indexSectionWarn(f, &m, st.Size(), slots.tracker(true), "", j.skipped); err != nil {
 		f.Close()
 		return err
 	}
@@ -214,6 +292,88 @@ func (j *Journal) load() error {
 	if indexed {
 		j.ckptSize = -1 // the checkpoint missed sealed segments: rewrite it
 	}
+	if opening {
+		j.slots = slots
+	}
+	return nil
+}
+
+// maxSkipped bounds Skipped.
+const maxSkipped = 100
+
+// skipped notes a line that opening the journal read and skipped.
+func (j *Journal) skipped(w Warning) {
+	if len(j.Skipped) < maxSkipped {
+		j.Skipped = append(j.Skipped, w)
+	}
+}
+
+// segmentSeqs lists the sealed segments, oldest first. A start with a
+// checkpoint takes the checkpoint's list and looks only for the segments
+// sealed after it, which are numbered on from its active segment, instead
+// of listing the folder. A segment deleted since (retention in another
+// process) then stays listed until this one's retention drops it, and a
+// scan passes over it (see snapshot).
+func (j *Journal) segmentSeqs(ck *checkpoint, opening bool) ([]int, error) {
+	if !opening || ck == nil || ck.Active.Seq <= 0 {
+		return sealedSeqs(j.dir)
+	}
+	seqs := make([]int, 0, len(ck.Sealed)+1)
+	for _, m := range ck.Sealed {
+		if m.Seq <= 0 || m.Seq >= ck.Active.Seq || (len(seqs) > 0 && m.Seq <= seqs[len(seqs)-1]) {
+			return sealedSeqs(j.dir) // not a list this version wrote
+		}
+		seqs = append(seqs, m.Seq)
+	}
+	for s := ck.Active.Seq; ; s++ {
+		st, err := os.Lstat(segPath(j.dir, s))
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.Mode().IsRegular()) {
+			return seqs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, s)
+	}
+}
+
+// rebuildSlots reads the slot-holding writes of the last slotKeep from the
+// records, when the checkpoint could not give them. The caller holds the
+// lock.
+func (j *Journal) rebuildSlots() error {
+	s := newSlotState(j.now().Add(-slotKeep))
+	track := s.tracker(true)
+	read := func(f *os.File, m *segMeta) error {
+		from, line := m.seek(s.from)
+		if from >= m.Size {
+			return nil
+		}
+		seg := ""
+		if m != &j.active {
+			seg = filepath.Base(segPath(j.dir, m.Seq))
+		}
+		_, err := readSection(f, from, m.Size, line, seg, s.from, track, j.skipped)
+		return err
+	}
+	for i := range j.sealed {
+		m := &j.sealed[i]
+		if !m.Last.IsZero() && m.Last.Before(s.from) {
+			continue
+		}
+		f, err := openRegular(segPath(j.dir, m.Seq), os.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = read(f, m)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := read(j.f, &j.active); err != nil {
+		return err
+	}
+	j.slots = s
 	return nil
 }
 
@@ -222,27 +382,47 @@ func (j *Journal) load() error {
 // line without its newline is left out: a fragment, or a record still
 // being written.
 func indexSection(f io.ReaderAt, m *segMeta, end int64, fn func(Record) bool) error {
+	return indexSectionWarn(f, m, end, fn, "", nil)
+}
+
+// indexSectionWarn is indexSection that, with fn, also reports the lines
+// that are not records to warn (nil: none) as readSection does, named by
+// seg.
+func indexSectionWarn(f io.ReaderAt, m *segMeta, end int64, fn func(Record) bool, seg string, warn func(Warning)) error {
 	if end <= m.Size {
 		return nil
 	}
-	return eachLine(f, m.Size, end, func(off int64, line []byte, complete bool) error {
+	repaired := map[int]bool{}
+	var bad []Warning
+	err := eachLine(f, m.Size, end, func(off int64, line []byte, complete bool) error {
 		if !complete {
 			return errStop
 		}
 		var t time.Time
 		if fn != nil {
-			if rec, ok := parseRecord(line); ok {
+			rec, ok := parseRecord(line)
+			switch {
+			case ok && rec.Phase == PhaseRepair:
 				t = rec.Time
-				if rec.Phase != PhaseRepair {
-					fn(rec)
-				}
+				repaired[rec.Line] = true
+			case ok:
+				t = rec.Time
+				fn(rec)
+			case warn != nil && len(bytes.TrimSpace(line)) > 0:
+				bad = append(bad, Warning{Segment: seg, Line: m.Lines + 1, Msg: "is not a JSON record and was skipped"})
 			}
 		} else {
 			t, _ = fastTime(line)
 		}
-		m.add(off, int64(len(line)), t)
+		m.add(off, int64(len(line)), t, jobLine(line))
 		return nil
 	})
+	for _, w := range bad {
+		if !repaired[w.Line] {
+			warn(w)
+		}
+	}
+	return err
 }
 
 var errStop = errors.New("stop")
@@ -457,26 +637,6 @@ func (j *Journal) retain() {
 	if removed {
 		_ = syncDir(j.dir)
 	}
-}
-
-// maybeCheckpoint writes the checkpoint when it is behind by
-// CheckpointEvery bytes, or at all when force. A checkpoint that cannot be
-// written is reported once; the journal goes on (the next start indexes
-// what the checkpoint missed).
-func (j *Journal) maybeCheckpoint(force bool) {
-	if j.ckptSize == j.active.Size || (!force && j.ckptSize >= 0 && j.active.Size-j.ckptSize < j.opts.CheckpointEvery) {
-		return
-	}
-	c := checkpoint{Version: 1, Sealed: j.sealed, Active: j.active}
-	b, err := json.Marshal(c)
-	if err == nil {
-		err = j.writeAtomic("checkpoint.json", b)
-	}
-	if err != nil {
-		j.warn("checkpoint", "the journal's checkpoint cannot be written; the next start reads more of the journal", "journal", j.path, "err", causeOf(err))
-		return
-	}
-	j.ckptSize = j.active.Size
 }
 
 // writeAtomic replaces dir/name with b: a temporary file, synced, renamed

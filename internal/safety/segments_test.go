@@ -190,7 +190,7 @@ func TestRetentionKeepsWhatIsNeeded(t *testing.T) {
 	junk := segPath(path+".d", 5)
 	st, _ := os.Stat(junk)
 	os.WriteFile(junk, append(bytes.Repeat([]byte("y"), int(st.Size())-1), '\n'), 0o600)
-	os.Remove(filepath.Join(path+".d", "checkpoint.json"))
+	os.Remove(filepath.Join(path+".d", checkpointName))
 	c.set(day0.Add(41 * 24 * time.Hour))
 	j = openAt(t, path, c, o)
 	defer j.Close()
@@ -227,7 +227,7 @@ func TestJournalPermissionsTightened(t *testing.T) {
 	if len(j.Tightened) != 3 {
 		t.Fatalf("tightened %v; want the file, the folder and the segment", j.Tightened)
 	}
-	for p, want := range map[string]os.FileMode{path: 0o600, path + ".d": 0o700, segPath(path+".d", 1): 0o600, filepath.Join(path+".d", "checkpoint.json"): 0o600} {
+	for p, want := range map[string]os.FileMode{path: 0o600, path + ".d": 0o700, segPath(path+".d", 1): 0o600, filepath.Join(path+".d", checkpointName): 0o600} {
 		st, err := os.Stat(p)
 		if err != nil || st.Mode().Perm() != want {
 			t.Errorf("%s: %v %v; want %v", p, st.Mode().Perm(), err, want)
@@ -421,7 +421,7 @@ func TestJournalChildProcess(t *testing.T) {
 // no record that was acknowledged and leaves a journal that opens, reads
 // without a warning, and takes the next record.
 func TestKill9DuringRotationAndCheckpoint(t *testing.T) {
-	for _, point := range []string{"rotate-renamed", "rotate-created", "retain-removed", "checkpoint.json-written", "checkpoint.json-renamed"} {
+	for _, point := range []string{"rotate-renamed", "rotate-created", "retain-removed", checkpointName + "-written", checkpointName + "-renamed"} {
 		for _, hit := range []int{1, 6} {
 			t.Run(fmt.Sprintf("%s-%d", point, hit), func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "j.jsonl")
@@ -466,6 +466,15 @@ func TestKill9DuringRotationAndCheckpoint(t *testing.T) {
 				j := openAt(t, path, c, JournalOptions{Retention: 3 * 24 * time.Hour})
 				if err := j.Append(rec("last", c.now())); err != nil {
 					t.Fatal(err)
+				}
+				// The budget's writes, from the checkpoint as the kill left
+				// it, are the records'.
+				for _, back := range []time.Duration{24 * time.Hour, 50 * time.Hour} {
+					since := c.now().Add(-back)
+					s := Scope{Legacy: true}
+					if want, got := wantEvents(t, j, s, since), gotEvents(t, j, s, since); !sameEvents(want, got) || len(want[""]) == 0 {
+						t.Fatalf("since %s: slots %v; records %v", back, got, want)
+					}
 				}
 				var got []string
 				var warned []Warning
