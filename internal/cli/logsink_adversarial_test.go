@@ -481,3 +481,42 @@ func TestLogSinkBatchesRecordsThatComeTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Inside the wait between two writes: a warning goes out at once, after
+// the records that wait (those formatted later and those formatted when
+// logged alike), and Close writes what waits without waiting the delay.
+func TestLogSinkWarnAndCloseInsideTheBatchDelay(t *testing.T) {
+	var fastest time.Duration = time.Hour
+	for round := 0; round < 5; round++ {
+		var out syncBuf
+		sink, start := heldSink(&out)
+		start()
+		log := slog.New(sink.handler(slog.LevelInfo))
+		log.Info("first") // after a quiet moment: written at once
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(out.String(), "msg=first") && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		// Now within logBatchDelay of a write: these wait.
+		log.Info("second")
+		log.Info("third", "err", errors.New("formatted when logged"))
+		log.Info("fourth")
+		log.Warn("warned")
+		if got := strings.Join(msgs(out.String()), " "); got != "first second third fourth warned" {
+			t.Fatalf("once the warning returned: %q", got)
+		}
+		log.Info("fifth")
+		log.Info("sixth", "err", errors.New("x"))
+		begun := time.Now()
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fastest = min(fastest, time.Since(begun))
+		if got := strings.Join(msgs(out.String()), " "); got != "first second third fourth warned fifth sixth" {
+			t.Fatalf("once Close returned: %q", got)
+		}
+	}
+	if fastest >= logBatchDelay/2 {
+		t.Fatalf("Close took at least %v each time: it waits the batch delay", fastest)
+	}
+}
