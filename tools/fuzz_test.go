@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -131,4 +132,26 @@ func TestUsualArgumentsSkipTheGeneralParser(t *testing.T) {
 			t.Errorf("%s: parseArgs made %.0f allocations, the general parser %.0f: not read directly", s, flat, general)
 		}
 	}
+}
+
+// FuzzParseArgs holds parseArgs to the schema validator's own parser on
+// every input: both refuse it, or both read the same document.
+func FuzzParseArgs(f *testing.F) {
+	for _, s := range argumentSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`{"a":"x","a":true}`, `{"a":"x","A":true}`, `{"":"x"}`, "{\"a\":\"x\x7f\"}", "{\"a\":\"\x00\"}",
+		`{"a":true}}`, `{"a":true}]`, `{"a":true},`, `{"a":true}:`, "{\"a\":true}\v", `{"a":1}`, `{"a":"x"} {}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, gotErr := parseArgs(raw)
+		want, wantErr := schemacheck.UnmarshalJSON(bytes.NewReader(raw))
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: parseArgs error %v, the validator's parser %v", raw, gotErr, wantErr)
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parseArgs read %#v, the validator's parser %#v", raw, got, want)
+		}
+	})
 }

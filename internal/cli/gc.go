@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The remote mode's garbage collector settings. A call allocates some 30 KB
@@ -47,21 +48,43 @@ func cgroupMemoryLimit() (int64, bool) {
 	return 0, false
 }
 
+// serverGC counts the servers that run with the settings above, and holds
+// what was in force before the first of them: the settings are process-wide,
+// so they are undone when the last server returns, not the first.
+var serverGC struct {
+	sync.Mutex
+	serving     int
+	prevPercent int
+	prevLimit   int64
+}
+
 // tuneServerGC applies the settings above unless the environment sets
 // GOGC or GOMEMLIMIT, and returns what undoes it.
 func tuneServerGC(getenv func(string) string, logger *slog.Logger) (undo func()) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
-	limit := int64(serverGCLimit)
-	if c, ok := cgroupMemoryLimit(); ok && c/2 < limit {
-		limit = c / 2
+	serverGC.Lock()
+	defer serverGC.Unlock()
+	if serverGC.serving == 0 {
+		limit := int64(serverGCLimit)
+		if c, ok := cgroupMemoryLimit(); ok && c/2 < limit {
+			limit = c / 2
+		}
+		serverGC.prevPercent = debug.SetGCPercent(serverGCPercent)
+		serverGC.prevLimit = debug.SetMemoryLimit(limit)
+		logger.Debug("garbage collector set for serving", "gogc", serverGCPercent, "soft_limit_mib", limit>>20)
 	}
-	prevPercent := debug.SetGCPercent(serverGCPercent)
-	prevLimit := debug.SetMemoryLimit(limit)
-	logger.Debug("garbage collector set for serving", "gogc", serverGCPercent, "soft_limit_mib", limit>>20)
+	serverGC.serving++
+	var once sync.Once
 	return func() {
-		debug.SetGCPercent(prevPercent)
-		debug.SetMemoryLimit(prevLimit)
+		once.Do(func() {
+			serverGC.Lock()
+			defer serverGC.Unlock()
+			if serverGC.serving--; serverGC.serving == 0 {
+				debug.SetGCPercent(serverGC.prevPercent)
+				debug.SetMemoryLimit(serverGC.prevLimit)
+			}
+		})
 	}
 }

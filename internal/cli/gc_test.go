@@ -50,3 +50,27 @@ func TestServerGCSettings(t *testing.T) {
 		})
 	}
 }
+
+// Two servers in one process whose lives overlap (undone in the order
+// they started): the settings hold while either serves and are Go's own
+// again once both have returned.
+func TestServerGCSettingsOverlappingServers(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	old := cgroupMemoryFiles
+	t.Cleanup(func() { cgroupMemoryFiles = old })
+	cgroupMemoryFiles = nil
+	p0, l0 := gcSettings()
+	t.Cleanup(func() { debug.SetGCPercent(p0); debug.SetMemoryLimit(l0) })
+	env := func(string) string { return "" }
+	undoA := tuneServerGC(env, logger)
+	undoB := tuneServerGC(env, logger)
+	undoA()
+	if p, l := gcSettings(); p != serverGCPercent || l != serverGCLimit {
+		t.Errorf("while the second server serves: GOGC %d, soft limit %d; want %d, %d", p, l, serverGCPercent, serverGCLimit)
+	}
+	undoB()
+	undoB() // a second undo changes nothing
+	if p, l := gcSettings(); p != p0 || l != l0 {
+		t.Errorf("both returned: GOGC %d, soft limit %d; want %d, %d as before", p, l, p0, l0)
+	}
+}

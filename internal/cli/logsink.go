@@ -31,6 +31,7 @@ type logSink struct {
 	kick     chan struct{} // nil: not batching
 	done     chan struct{}
 	stopping chan struct{} // closed by Close: write what waits now
+	hurry    chan struct{} // hurryPending records wait: write them now
 }
 
 // maxPending is how many records may wait for the goroutine. A host that
@@ -39,6 +40,12 @@ type logSink struct {
 // kept without bound, and a line says how many once stderr takes lines
 // again.
 const maxPending = 4096
+
+// hurryPending is how many waiting records end the goroutine's wait
+// between two writes (logBatchDelay) at once: a burst of records faster
+// than that delay would otherwise reach maxPending and be dropped while
+// stderr is being read.
+const hurryPending = maxPending / 8
 
 // pendingRecord is a record waiting for the goroutine, with the handler
 // (attributes and groups applied) that formats it into buf, or (h nil) a
@@ -53,7 +60,7 @@ func newLogSink(w io.Writer) *logSink {
 	s := &logSink{w: w}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
-			s.kick, s.done, s.stopping = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+			s.kick, s.done, s.stopping, s.hurry = make(chan struct{}, 1), make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 			go s.loop()
 		}
 	}
@@ -80,6 +87,8 @@ func (s *logSink) loop() {
 			select {
 			case <-wait.C:
 			case <-s.stopping: // Close writes what waits
+				wait.Stop()
+			case <-s.hurry: // a burst: write it before it fills maxPending
 				wait.Stop()
 			}
 		}
@@ -185,11 +194,18 @@ func (s *logSink) laterText(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// kickLocked tells the goroutine that something waits; mu is held.
+// kickLocked tells the goroutine that something waits, and to write it
+// without waiting the delay once hurryPending records wait; mu is held.
 func (s *logSink) kickLocked() {
 	select {
 	case s.kick <- struct{}{}:
 	default: // a flush is already due
+	}
+	if len(s.pending) >= hurryPending {
+		select {
+		case s.hurry <- struct{}{}:
+		default: // already told
+		}
 	}
 }
 

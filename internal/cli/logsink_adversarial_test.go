@@ -21,7 +21,7 @@ import (
 // at GOMAXPROCS 1), so every state this reaches is one the real sink can be
 // in.
 func heldSink(w io.Writer) (s *logSink, start func()) {
-	s = &logSink{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), stopping: make(chan struct{})}
+	s = &logSink{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), stopping: make(chan struct{}), hurry: make(chan struct{}, 1)}
 	return s, func() { go s.loop() }
 }
 
@@ -479,5 +479,82 @@ func TestLogSinkBatchesRecordsThatComeTogether(t *testing.T) {
 	}
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Inside the wait between two writes: a warning goes out at once, after
+// the records that wait (those formatted later and those formatted when
+// logged alike), and Close writes what waits without waiting the delay.
+func TestLogSinkWarnAndCloseInsideTheBatchDelay(t *testing.T) {
+	var fastest time.Duration = time.Hour
+	for round := 0; round < 5; round++ {
+		var out syncBuf
+		sink, start := heldSink(&out)
+		start()
+		log := slog.New(sink.handler(slog.LevelInfo))
+		log.Info("first") // after a quiet moment: written at once
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(out.String(), "msg=first") && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		// Now within logBatchDelay of a write: these wait.
+		log.Info("second")
+		log.Info("third", "err", errors.New("formatted when logged"))
+		log.Info("fourth")
+		log.Warn("warned")
+		if got := strings.Join(msgs(out.String()), " "); got != "first second third fourth warned" {
+			t.Fatalf("once the warning returned: %q", got)
+		}
+		log.Info("fifth")
+		log.Info("sixth", "err", errors.New("x"))
+		begun := time.Now()
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fastest = min(fastest, time.Since(begun))
+		if got := strings.Join(msgs(out.String()), " "); got != "first second third fourth warned fifth sixth" {
+			t.Fatalf("once Close returned: %q", got)
+		}
+	}
+	if fastest >= logBatchDelay/2 {
+		t.Fatalf("Close took at least %v each time: it waits the batch delay", fastest)
+	}
+}
+
+// A burst of records within the batch delay: once hurryPending wait, they
+// are written without waiting the rest of the delay. Otherwise a burst of
+// more than maxPending records in logBatchDelay (one each 5 µs) would be
+// dropped while stderr is being read, where the goroutine writing at once
+// kept up with anything slower than its formatting (about a microsecond a
+// record); dropping is for a host that has stopped reading stderr.
+func TestLogSinkWritesABurstWithoutWaitingTheDelay(t *testing.T) {
+	fastest := time.Hour
+	for round := 0; round < 5; round++ {
+		var out syncBuf
+		sink, start := heldSink(&out)
+		start()
+		log := slog.New(sink.handler(slog.LevelInfo))
+		log.Info("first") // after a quiet moment: written at once
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(out.String(), "msg=first") && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		begun := time.Now()
+		for i := 0; i < hurryPending; i++ {
+			log.Info("burst", "i", i)
+		}
+		for strings.Count(out.String(), "msg=burst") < hurryPending && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		fastest = min(fastest, time.Since(begun))
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(out.String(), "msg=burst"); got != hurryPending || strings.Contains(out.String(), "dropped") {
+			t.Fatalf("%d of %d lines written", got, hurryPending)
+		}
+	}
+	if fastest >= logBatchDelay/2 {
+		t.Fatalf("a burst of %d records took at least %v each time to be written: it waited the batch delay", hurryPending, fastest)
 	}
 }

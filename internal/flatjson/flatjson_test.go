@@ -54,3 +54,44 @@ func TestObject(t *testing.T) {
 		}
 	}
 }
+
+// FuzzObject holds Object to encoding/json on every input: whatever it
+// reads as a whole, encoding/json reads alike, member for member, as raw
+// values and as Go values (the last of duplicate keys wins in both).
+func FuzzObject(f *testing.F) {
+	for _, s := range []string{
+		`{"following":false,"pending_follow":true}`, ` { "a" : null , "b_2" : "x y" } `, `{}`, `{"a":"x","a":true}`,
+		`{"":true}`, `{"a":"\u0062"}`, "{\"a\":\"x\x7f\"}", "{\"a\":\"\x00\"}", `{"a":true}}`, `{"a":true} x`,
+		"{\"a\":true}\v", `{"data":{"following":true}}`, `{"a":"é"}`, `{"A":true,"a":false}`, `{"a":true,"b":[1]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, kinds := range []int{Literals, Strings, Literals | Strings} {
+			got := map[string]string{}
+			end, ok := Object(b, 0, kinds, func(k, v []byte) { got[string(k)] = string(v) })
+			if !ok || SkipSpace(b, end) != len(b) {
+				continue
+			}
+			var ref map[string]json.RawMessage
+			if err := json.Unmarshal(b, &ref); err != nil {
+				t.Fatalf("%q read as %v, encoding/json refuses it: %v", b, got, err)
+			}
+			if len(ref) != len(got) {
+				t.Fatalf("%q read as %v, encoding/json as %v", b, got, ref)
+			}
+			for k, v := range ref {
+				if g, ok := got[k]; !ok || g != string(v) {
+					t.Fatalf("%q: %s is %q, encoding/json says %s", b, k, g, v)
+				}
+				var want any
+				if err := json.Unmarshal(v, &want); err != nil {
+					t.Fatal(err)
+				}
+				if s, isString := want.(string); isString && `"`+s+`"` != got[k] {
+					t.Fatalf("%q: %s reads as %q, encoding/json says %q", b, k, got[k], s)
+				}
+			}
+		}
+	})
+}
