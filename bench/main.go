@@ -345,7 +345,7 @@ func median(d []time.Duration) time.Duration {
 func coldStart(ours, floor string, n int) (result, error) {
 	_, url := gateway(sandbox.Options{})
 	env := []string{"AISA_API_KEY=bench", "AISA_BASE_URL=" + url}
-	// The floor again, listing our nine tools with their schemas: what the
+	// The floor again, listing our tools with their schemas: what the
 	// length of the list costs in mcp-go, apart from anything we do.
 	list, err := exec.Command(ours, "tools").Output()
 	if err != nil {
@@ -398,7 +398,7 @@ func coldStart(ours, floor string, n int) (result, error) {
 	lo, hi := spread(5, n, func(i, j int) float64 { return float64(median(a[i:j])) / float64(median(b[i:j])) })
 	return result{
 		name: "cold start: spawn, initialize, tools/list",
-		figure: fmt.Sprintf("%s vs floor %s = **%.2fx** (ratio in 5 blocks of the run: %.2fx to %.2fx); the floor listing our nine tools %s = %.2fx the floor, and ours is %.2fx that",
+		figure: fmt.Sprintf("%s vs floor %s = **%.2fx** (ratio in 5 blocks of the run: %.2fx to %.2fx); the floor listing our tools %s = %.2fx the floor, and ours is %.2fx that",
 			ms(ma), ms(mb), ratio, lo, hi, ms(mc), float64(mc)/float64(mb), float64(ma)/float64(mc)),
 		target: "<= 1.05x the bare mcp-go floor",
 		pass:   ratio <= 1.05,
