@@ -143,14 +143,19 @@ func sealedSeqs(dir string) ([]int, error) {
 // stays nil and the caller reads them from the records (rebuildSlots).
 func (j *Journal) load(opening bool) error {
 	ck := readCheckpoint(j.dir)
-	seqs, err := j.segmentSeqs(ck, opening)
+	// The folder is listed even when the checkpoint names the segments: one
+	// it names may have been deleted since (retention here before a kill,
+	// or in another process, or several seals ago when the checkpoint could
+	// not be written), and every segment sealed after it must be found
+	// whatever became of its active one. Listing reads no segment.
+	seqs, err := sealedSeqs(j.dir)
 	if err != nil {
 		return err
 	}
 	// known points at what the checkpoint or this process knows of each
 	// segment; trusted ones were sealed when indexed, and sealed segments
-	// do not change: a start with a long history neither lists, stats nor
-	// opens them.
+	// do not change: a start with a long history lists them but neither
+	// stats nor opens them.
 	type knownSeg struct {
 		m       *segMeta
 		trusted bool
@@ -305,35 +310,6 @@ const maxSkipped = 100
 func (j *Journal) skipped(w Warning) {
 	if len(j.Skipped) < maxSkipped {
 		j.Skipped = append(j.Skipped, w)
-	}
-}
-
-// segmentSeqs lists the sealed segments, oldest first. A start with a
-// checkpoint takes the checkpoint's list and looks only for the segments
-// sealed after it, which are numbered on from its active segment, instead
-// of listing the folder. A segment deleted since (retention in another
-// process) then stays listed until this one's retention drops it, and a
-// scan passes over it (see snapshot).
-func (j *Journal) segmentSeqs(ck *checkpoint, opening bool) ([]int, error) {
-	if !opening || ck == nil || ck.Active.Seq <= 0 {
-		return sealedSeqs(j.dir)
-	}
-	seqs := make([]int, 0, len(ck.Sealed)+1)
-	for _, m := range ck.Sealed {
-		if m.Seq <= 0 || m.Seq >= ck.Active.Seq || (len(seqs) > 0 && m.Seq <= seqs[len(seqs)-1]) {
-			return sealedSeqs(j.dir) // not a list this version wrote
-		}
-		seqs = append(seqs, m.Seq)
-	}
-	for s := ck.Active.Seq; ; s++ {
-		st, err := os.Lstat(segPath(j.dir, s))
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.Mode().IsRegular()) {
-			return seqs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		seqs = append(seqs, s)
 	}
 }
 
@@ -576,6 +552,9 @@ func (j *Journal) rotate() error {
 	j.f = nf
 	j.sealed = append(j.sealed, j.active)
 	j.active = segMeta{Seq: j.active.Seq + 1}
+	// The checkpoint on disk names the segment just sealed as the active
+	// one, whatever its size: it is always rewritten now.
+	j.ckptSize = -1
 	j.retain()
 	j.maybeCheckpoint(true)
 	return nil

@@ -1,0 +1,293 @@
+package safety
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fullReadEvents is what a full read of the journal counts: every segment
+// in the folder and the active one, joined and counted, whatever the
+// checkpoint says.
+func fullReadEvents(t *testing.T, path string, s Scope, since time.Time) map[string][]time.Time {
+	t.Helper()
+	recs, _, err := ReadJournalFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sortedEvents(BudgetEvents(Attempts(recs), s, since, slotTools))
+}
+
+// crashAt makes j's next pass through point stop there as a kill -9 would:
+// nothing after it runs, the files stay as they are, and j is abandoned.
+func crashAt(t *testing.T, j *Journal, point string, do func() error) {
+	t.Helper()
+	type crashed struct{}
+	j.crash = func(p string) {
+		if p == point {
+			panic(crashed{})
+		}
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(crashed); !ok {
+					panic(r)
+				}
+			}
+		}()
+		if err := do(); err != nil {
+			t.Fatal(err)
+		}
+		t.Fatalf("never reached %s", point)
+	}()
+	j.closeFiles()
+}
+
+func unfollowAt(id string, at time.Time) Record {
+	r := rec(id, at)
+	r.CallID, r.Gateway, r.KeyFingerprint = NewCallID(), "api.example", "aaaa"
+	return r
+}
+
+// A kill just after a seal's retention deleted the segment the checkpoint
+// names as its newest sealed one (the server was idle for longer than the
+// retention) leaves a journal that opens, keeps its records and takes the
+// next.
+func TestKillAfterRetentionRemovedTheCheckpointsNewestSealed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0}
+	o := JournalOptions{Retention: 48 * time.Hour}
+	j := openAt(t, path, c, o)
+	for d := range 2 {
+		c.set(day0.Add(time.Duration(d) * 24 * time.Hour))
+		if err := j.Append(unfollowAt(strconv.Itoa(d), c.now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The checkpoint: segment 1 sealed, segment 2 active. Ten days on, the
+	// next append seals segment 2 and retention deletes segment 1.
+	c.set(day0.Add(11 * 24 * time.Hour))
+	crashAt(t, j, "retain-removed", func() error { return j.Append(unfollowAt("11", c.now())) })
+	if _, err := os.Stat(segPath(path+".d", 1)); err == nil {
+		t.Fatal("retention kept segment 1")
+	}
+	j, err := OpenJournalWith(path, JournalOptions{Retention: o.Retention, Now: c.now})
+	if err != nil {
+		t.Fatalf("the journal does not open after the kill: %v", err)
+	}
+	defer j.Close()
+	if err := j.Append(unfollowAt("after", c.now())); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := j.Records()
+	if err != nil || strings.Join(ids(recs), ",") != "1,after" {
+		t.Fatalf("records %v %v", ids(recs), err)
+	}
+}
+
+// A checkpoint left behind by several seals (it could not be written, or
+// a server of the version before it sealed the segments) whose active
+// segment retention has deleted since: a start finds every segment sealed
+// after it, counts every write of the last day that a full read counts,
+// and goes on sealing.
+func TestStaleCheckpointWhoseActiveSegmentIsGone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0}
+	o := JournalOptions{Retention: 48 * time.Hour}
+	j := openAt(t, path, c, o)
+	if err := j.Append(unfollowAt("0", c.now())); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	ck := filepath.Join(path+".d", checkpointName)
+	stale, err := os.ReadFile(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = openAt(t, path, c, o)
+	for d := 1; d <= 4; d++ {
+		c.set(day0.Add(time.Duration(d)*24*time.Hour + 6*time.Hour))
+		if err := j.Append(unfollowAt(strconv.Itoa(d), c.now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.set(day0.Add(5*24*time.Hour - 2*time.Hour))
+	if err := j.Append(unfollowAt("5", c.now())); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if _, err := os.Stat(segPath(path+".d", 1)); err == nil {
+		t.Fatal("retention kept segment 1")
+	}
+	if err := os.WriteFile(ck, stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j = openAt(t, path, c, o)
+	defer j.Close()
+	since := c.now().Add(-24 * time.Hour)
+	s := Scope{Gateway: "api.example"}
+	want, got := fullReadEvents(t, path, s, since), gotEvents(t, j, s, since)
+	if len(want["aaaa"]) != 2 || !sameEvents(want, got) {
+		t.Fatalf("a start counts %v; a full read %v", got, want)
+	}
+	for d := 6; d <= 8; d++ {
+		c.set(day0.Add(time.Duration(d) * 24 * time.Hour))
+		if err := j.Append(unfollowAt(strconv.Itoa(d), c.now())); err != nil {
+			t.Fatalf("day %d: %v", d, err)
+		}
+	}
+}
+
+// A checkpoint that parses and carries a valid checksum but numbers no
+// file could have (a negative size, blocks past the end) is not trusted:
+// the start indexes the segments again instead of failing or panicking.
+func TestCheckpointWithImpossibleNumbersIsIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(c *checkpoint)
+	}{
+		{"negative active size", func(c *checkpoint) { c.Active.Size = -5 }},
+		{"negative sealed size", func(c *checkpoint) { c.Sealed[0].Size = -5 }},
+		{"block past the end", func(c *checkpoint) { c.Active.Blocks = append(c.Active.Blocks, block{Off: c.Active.Size + 100}) }},
+		{"negative block offset", func(c *checkpoint) { c.Sealed[0].Blocks[0].Off = -10 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "j.jsonl")
+			c := &clock{t: day0}
+			j := openAt(t, path, c, JournalOptions{})
+			for d := range 3 {
+				c.set(day0.Add(time.Duration(d) * time.Hour * 20))
+				if err := j.Append(unfollowAt(strconv.Itoa(d), c.now())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			j.Close()
+			ck := readCheckpoint(path + ".d")
+			if ck == nil || len(ck.Sealed) == 0 {
+				t.Fatal("no checkpoint with a sealed segment")
+			}
+			tc.edit(ck)
+			if err := os.WriteFile(filepath.Join(path+".d", checkpointName), ck.encode(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var j2 *Journal
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("the start panicked: %v", r)
+					}
+				}()
+				var err error
+				j2, err = OpenJournalWith(path, JournalOptions{Now: c.now})
+				if err != nil {
+					t.Fatalf("the start failed: %v", err)
+				}
+			}()
+			defer j2.Close()
+			since := c.now().Add(-48 * time.Hour)
+			s := Scope{Gateway: "api.example"}
+			if want, got := fullReadEvents(t, path, s, since), gotEvents(t, j2, s, since); len(want["aaaa"]) != 3 || !sameEvents(want, got) {
+				t.Fatalf("a start counts %v; a full read %v", got, want)
+			}
+		})
+	}
+}
+
+// Every seal rewrites the checkpoint, also when the checkpoint last
+// written had the same size as the new, empty active segment (it was
+// written when the previous one was still empty): a kill after a quiet
+// day's seal then leaves a checkpoint naming the segments as they are.
+func TestEverySealRewritesTheCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0}
+	j := openAt(t, path, c, JournalOptions{})
+	defer j.Close()
+	for d := range 4 {
+		c.set(day0.Add(time.Duration(d) * 24 * time.Hour))
+		if err := j.Append(unfollowAt(strconv.Itoa(d), c.now())); err != nil {
+			t.Fatal(err)
+		}
+		ck := readCheckpoint(path + ".d")
+		if ck == nil || ck.Active.Seq != d+1 || len(ck.Sealed) != d {
+			t.Fatalf("day %d: the checkpoint is %v; want segment %d active and %d sealed", d, ck, d+1, d)
+		}
+	}
+}
+
+// A checkpoint far larger than any journal makes (written by something
+// else, its checksum right) is not read into memory at start: the start
+// ignores it and indexes the segments.
+func TestHugeCheckpointIsNotRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0}
+	j := openAt(t, path, c, JournalOptions{})
+	if err := j.Append(unfollowAt("1", c.now())); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	ck := readCheckpoint(path + ".d")
+	body := ck.encode()
+	body = body[:bytes.LastIndex(body, []byte("end "))]
+	// 40 MB of one-line writes: ten million slots of 56 bytes once parsed.
+	var b bytes.Buffer
+	b.Write(body)
+	if ck.Slots == nil {
+		b.WriteString("k 1\n")
+	}
+	b.WriteString("g \"unfollow_x_user\" \"api.example\" \"aaaa\"\n")
+	for b.Len() < 40<<20 {
+		b.WriteString("o 1\n")
+	}
+	fmt.Fprintf(&b, "end %d\n", crc32.ChecksumIEEE(b.Bytes()))
+	if _, err := decodeCheckpoint(b.Bytes()); err != nil {
+		t.Fatalf("the hostile checkpoint does not parse: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(path+".d", checkpointName), b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Buffer{}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	j = openAt(t, path, c, JournalOptions{})
+	runtime.ReadMemStats(&after)
+	defer j.Close()
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Fatalf("the start allocated %d MiB for a 40 MiB checkpoint", n>>20)
+	}
+	since := c.now().Add(-24 * time.Hour)
+	s := Scope{Gateway: "api.example"}
+	if want, got := fullReadEvents(t, path, s, since), gotEvents(t, j, s, since); len(want["aaaa"]) != 1 || !sameEvents(want, got) {
+		t.Fatalf("a start counts %v; a full read %v", got, want)
+	}
+}
+
+// BenchmarkListSegmentFolder is what a start pays to list the segment
+// folder of a year of daily segments.
+func BenchmarkListSegmentFolder(b *testing.B) {
+	dir := b.TempDir()
+	for s := 1; s <= 365; s++ {
+		if err := os.WriteFile(segPath(dir, s), []byte("{}\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, n := range []string{checkpointName, "lock", "pins.json"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if s, err := sealedSeqs(dir); err != nil || len(s) != 365 {
+			b.Fatal(len(s), err)
+		}
+	}
+}
