@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -289,5 +290,47 @@ func BenchmarkListSegmentFolder(b *testing.B) {
 		if s, err := sealedSeqs(dir); err != nil || len(s) != 365 {
 			b.Fatal(len(s), err)
 		}
+	}
+}
+
+// A checkpoint left behind by any number of appends, seals and retention
+// (its writes failed: a full disk) is as good as a current one: with two
+// processes appending and the checkpoint put back to one of any earlier
+// round, a start counts what a full read of the folder counts.
+func TestStaleCheckpointsCountWhatAFullReadCounts(t *testing.T) {
+	for seed := range 4 {
+		t.Run(strconv.Itoa(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 20))
+			path := filepath.Join(t.TempDir(), "j.jsonl")
+			c := &clock{t: day0}
+			o := JournalOptions{Retention: 48 * time.Hour, RotateSize: 8 << 10, CheckpointEvery: 1 + int64(rng.IntN(6000))}
+			a := openAt(t, path, c, o)
+			b := openAt(t, path, c, o)
+			ck := filepath.Join(path+".d", checkpointName)
+			var saved [][]byte
+			for round := range 10 {
+				randomWrites(t, rng, []*Journal{a, b}, c, 30+rng.IntN(50))
+				if data, err := os.ReadFile(ck); err == nil {
+					saved = append(saved, data)
+				}
+				a.Close()
+				if len(saved) > 0 && rng.IntN(3) > 0 {
+					if err := os.WriteFile(ck, saved[rng.IntN(len(saved))], 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				a = openAt(t, path, c, o)
+				for _, back := range []time.Duration{24 * time.Hour, 2 * time.Hour} {
+					since := c.now().Add(-back)
+					for _, s := range slotScopes {
+						if want, got := fullReadEvents(t, path, s, since), gotEvents(t, a, s, since); !sameEvents(want, got) {
+							t.Fatalf("round %d, scope %+v, since %s: a start counts %v; a full read %v", round, s, back, got, want)
+						}
+					}
+				}
+			}
+			a.Close()
+			b.Close()
+		})
 	}
 }
