@@ -2,6 +2,7 @@ package safety
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -332,5 +333,143 @@ func TestStaleCheckpointsCountWhatAFullReadCounts(t *testing.T) {
 			a.Close()
 			b.Close()
 		})
+	}
+}
+
+// Kills at every step of a seal, of retention and of a checkpoint, torn
+// last lines, records appended by a server of an older version that knows
+// no checkpoint, and records stamped hours before or after the clock of
+// the process appending them: a start still counts what a full read of
+// the folder counts.
+func TestStartAfterKillsTornLinesAndOldWritersCountsWhatAFullReadCounts(t *testing.T) {
+	points := []string{"rotate-renamed", "rotate-created", "retain-removed", checkpointName + "-written", checkpointName + "-renamed"}
+	for seed := range 4 {
+		t.Run(strconv.Itoa(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 21))
+			path := filepath.Join(t.TempDir(), "j.jsonl")
+			c := &clock{t: day0}
+			o := JournalOptions{Retention: 48 * time.Hour, RotateSize: 6 << 10, CheckpointEvery: 1 + int64(rng.IntN(3000))}
+			a := openAt(t, path, c, o)
+			b := openAt(t, path, c, o)
+			raw := func(r Record) {
+				line, _ := json.Marshal(r)
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Write(append(line, '\n'))
+				f.Close()
+			}
+			for round := range 12 {
+				randomWrites(t, rng, []*Journal{a, b}, c, 20+rng.IntN(40))
+				// Skewed writers: stamped up to 3 hours either way.
+				for range rng.IntN(6) {
+					r := unfollowAt("skew", c.now().Add(time.Duration(rng.IntN(6*60)-3*60)*time.Minute))
+					if err := b.Append(r); err != nil {
+						t.Fatal(err)
+					}
+					if rng.IntN(2) == 0 {
+						r.Phase, r.Outcome = PhaseOutcome, []string{OutcomeOK, OutcomeFailed, OutcomeUnknown}[rng.IntN(3)]
+						if err := a.Append(r); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				switch rng.IntN(4) {
+				case 0: // an older server appends, outside the checkpoint
+					r := unfollowAt("old", c.now())
+					raw(r)
+					if rng.IntN(2) == 0 {
+						r.Phase, r.Outcome = PhaseOutcome, OutcomeFailed
+						raw(r)
+					}
+				case 1: // a kill mid-write
+					f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+					if err != nil {
+						t.Fatal(err)
+					}
+					f.WriteString(`{"time":"` + c.now().Format(time.RFC3339Nano) + `","call_id":"torn","phase":"intent","tool":"unfollow_x_user"`)
+					f.Close()
+				}
+				// a is killed at some step of its next append, one day on
+				// (a seal), or closed.
+				if rng.IntN(3) > 0 {
+					c.set(c.now().Add(time.Duration(20+rng.IntN(10)) * time.Hour))
+					point := points[rng.IntN(len(points))]
+					func() {
+						type crashed struct{}
+						a.crash = func(p string) {
+							if p == point {
+								panic(crashed{})
+							}
+						}
+						defer func() {
+							if r := recover(); r != nil {
+								if _, ok := r.(crashed); !ok {
+									panic(r)
+								}
+							}
+						}()
+						if err := a.Append(unfollowAt("k", c.now())); err != nil {
+							t.Fatal(err)
+						}
+						a.crash = nil
+						a.Close()
+						a.closeFiles()
+					}()
+					a.closeFiles()
+				} else {
+					a.Close()
+				}
+				a = openAt(t, path, c, o)
+				for _, back := range []time.Duration{24 * time.Hour, 3 * time.Hour} {
+					since := c.now().Add(-back)
+					for _, s := range slotScopes {
+						if want, got := fullReadEvents(t, path, s, since), gotEvents(t, a, s, since); !sameEvents(want, got) {
+							t.Fatalf("round %d, scope %+v, since %s: a start counts %v; a full read %v", round, s, back, got, want)
+						}
+					}
+				}
+				// b, live all along, counts the same.
+				since := c.now().Add(-24 * time.Hour)
+				s := slotScopes[0]
+				if want, got := fullReadEvents(t, path, s, since), gotEvents(t, b, s, since); !sameEvents(want, got) {
+					t.Fatalf("round %d, the live process counts %v; a full read %v", round, got, want)
+				}
+			}
+			a.Close()
+			b.Close()
+		})
+	}
+}
+
+// A checkpoint written by a process whose clock ran days ahead keeps its
+// writes from a time still to come: a start does not take them (every
+// start would then read the day's records instead) but reads the day's
+// records once, and the checkpoint it writes is usable again.
+func TestCheckpointFromTheFutureIsReadOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0}
+	j := openAt(t, path, c, JournalOptions{})
+	for k := range 5 {
+		c.set(day0.Add(time.Duration(k) * time.Hour))
+		if err := j.Append(unfollowAt(strconv.Itoa(k), c.now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.set(c.now().Add(72 * time.Hour)) // the clock jumps ahead, the checkpoint is written
+	j.Close()
+	c.set(day0.Add(5 * time.Hour)) // and comes back
+	for range 2 {
+		j = openAt(t, path, c, JournalOptions{})
+		since := c.now().Add(-24 * time.Hour)
+		if j.slots.from.After(since) {
+			t.Fatalf("the start keeps writes from %s on, after the budget's window (from %s): every start reads the day's records", j.slots.from, since)
+		}
+		s := Scope{Gateway: "api.example"}
+		if want, got := fullReadEvents(t, path, s, since), gotEvents(t, j, s, since); len(want["aaaa"]) != 5 || !sameEvents(want, got) {
+			t.Fatalf("a start counts %v; a full read %v", got, want)
+		}
+		j.Close()
 	}
 }

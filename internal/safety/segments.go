@@ -172,7 +172,10 @@ func (j *Journal) load(opening bool) error {
 		if ck.Active.Seq > 0 {
 			known[ck.Active.Seq] = knownSeg{m: &ck.Active}
 		}
-		if opening && ck.Slots != nil && ck.Active.Seq > 0 {
+		// Writes kept only from a time after the budget's window began
+		// (written by a process whose clock ran ahead) would send every
+		// Slots to the records: they are read from the records once instead.
+		if opening && ck.Slots != nil && ck.Active.Seq > 0 && !ck.Slots.from.After(j.now().Add(-24*time.Hour)) {
 			slots, snapSeq = ck.Slots, ck.Active.Seq
 		}
 	}
