@@ -473,3 +473,45 @@ func TestCheckpointFromTheFutureIsReadOnce(t *testing.T) {
 		j.Close()
 	}
 }
+
+// A call id written twice, the second intent stamped before the window
+// (a writer whose clock is a day behind), then a failed outcome: the
+// outcome belongs to the second intent, as a full read joins them, and
+// the first still holds its slot, whether the start reads the writes from
+// the checkpoint or, without one, from the records.
+func TestReusedCallIDStampedBeforeTheWindow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	c := &clock{t: day0.Add(72 * time.Hour)}
+	j := openAt(t, path, c, JournalOptions{})
+	first := unfollowAt("1", c.now().Add(-2*time.Hour))
+	second := first
+	second.Time = c.now().Add(-30 * time.Hour)
+	out := second
+	out.Phase, out.Outcome, out.Time = PhaseOutcome, OutcomeFailed, c.now().Add(-time.Hour)
+	for _, r := range []Record{first, second, out} {
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := c.now().Add(-24 * time.Hour)
+	s := Scope{Gateway: "api.example"}
+	want := fullReadEvents(t, path, s, since)
+	if len(want["aaaa"]) != 1 {
+		t.Fatalf("a full read counts %v", want)
+	}
+	if got := gotEvents(t, j, s, since); !sameEvents(want, got) {
+		t.Fatalf("live: %v; a full read %v", got, want)
+	}
+	j.Close()
+	for _, name := range []string{"with the checkpoint", "without"} {
+		if name == "without" {
+			os.Remove(filepath.Join(path+".d", checkpointName))
+		}
+		j = openAt(t, path, c, JournalOptions{})
+		got := gotEvents(t, j, s, since)
+		j.Close()
+		if !sameEvents(want, got) {
+			t.Fatalf("%s: a start counts %v; a full read %v", name, got, want)
+		}
+	}
+}

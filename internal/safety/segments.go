@@ -319,27 +319,40 @@ func (j *Journal) skipped(w Warning) {
 // rebuildSlots reads the slot-holding writes of the last slotKeep from the
 // records, when the checkpoint could not give them. The caller holds the
 // lock.
+//
+// It reads from the first block that holds a record of the window, and
+// from there on every record, whatever its time: a later intent stamped
+// before the window (a writer whose clock is behind) still takes its call
+// id over, and an outcome stamped so still settles its intent, exactly as
+// when the records are followed as they are appended.
 func (j *Journal) rebuildSlots() error {
 	s := newSlotState(j.now().Add(-slotKeep))
 	track := s.tracker(true)
+	reading := false
 	read := func(f *os.File, m *segMeta) error {
-		from, line := m.seek(s.from)
-		if from >= m.Size {
-			return nil
+		from, line := int64(0), 0
+		if !reading {
+			if from, line = m.seek(s.from); from >= m.Size {
+				return nil
+			}
+			reading = true
 		}
 		seg := ""
 		if m != &j.active {
 			seg = filepath.Base(segPath(j.dir, m.Seq))
 		}
-		_, err := readSection(f, from, m.Size, line, seg, s.from, track, j.skipped)
+		_, err := readSection(f, from, m.Size, line, seg, time.Time{}, track, j.skipped)
 		return err
 	}
 	for i := range j.sealed {
 		m := &j.sealed[i]
-		if !m.Last.IsZero() && m.Last.Before(s.from) {
+		if !reading && !m.Last.IsZero() && m.Last.Before(s.from) {
 			continue
 		}
 		f, err := openRegular(segPath(j.dir, m.Seq), os.O_RDONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted since it was listed: no full read sees it either
+		}
 		if err != nil {
 			return err
 		}
