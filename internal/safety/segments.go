@@ -173,10 +173,7 @@ func (j *Journal) load(opening bool) error {
 		if ck.Active.Seq > 0 {
 			known[ck.Active.Seq] = knownSeg{m: &ck.Active}
 		}
-		// Writes kept only from a time after the budget's window began
-		// (written by a process whose clock ran ahead) would send every
-		// Slots to the records: they are read from the records once instead.
-		if opening && ck.Slots != nil && ck.Active.Seq > 0 && !ck.Slots.from.After(j.now().Add(-24*time.Hour)) {
+		if opening && ck.Slots != nil && ck.Active.Seq > 0 {
 			slots, snapSeq = ck.Slots, ck.Active.Seq
 		}
 	}
@@ -308,6 +305,13 @@ func (j *Journal) load(opening bool) error {
 		j.ckptSize = -1 // the checkpoint missed sealed segments: rewrite it
 	}
 	if opening {
+		// Writes kept only from a time after the budget's window began
+		// (the checkpoint was written by a process whose clock ran ahead)
+		// would send every Slots to the records: they are read from the
+		// records once instead (rebuildSlots).
+		if slots != nil && slots.from.After(j.now().Add(-24*time.Hour)) {
+			slots = nil
+		}
 		j.slots = slots
 	}
 	return nil
