@@ -553,3 +553,42 @@ func TestOlderWriterAppendingToASealedSegmentIsSeen(t *testing.T) {
 		t.Fatalf("a start counts %v; a full read %v", got, want)
 	}
 }
+
+// An intent whose outcome is appended after its writer stopped (by
+// another process sharing the journal) is settled by that outcome at the
+// next start, from the checkpoint's pending call: a failed one frees the
+// slot, an ok one keeps it, none keeps it.
+func TestOutcomeAfterARestartSettlesTheCheckpointsIntent(t *testing.T) {
+	for _, outcome := range []string{OutcomeFailed, OutcomeOK, ""} {
+		t.Run(outcome, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "j.jsonl")
+			c := &clock{t: day0}
+			a := openAt(t, path, c, JournalOptions{})
+			b := openAt(t, path, c, JournalOptions{})
+			in := unfollowAt("1", c.now())
+			if err := a.Append(in); err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+			if ck := readCheckpoint(path + ".d"); ck == nil || ck.Slots == nil || len(ck.Slots.pending) != 1 {
+				t.Fatalf("the checkpoint does not hold the pending intent: %v", ck)
+			}
+			if outcome != "" {
+				out := in
+				out.Phase, out.Outcome = PhaseOutcome, outcome
+				if err := b.Append(out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a = openAt(t, path, c, JournalOptions{})
+			defer a.Close()
+			defer b.Close()
+			since := c.now().Add(-24 * time.Hour)
+			s := Scope{Gateway: "api.example"}
+			want, got := fullReadEvents(t, path, s, since), gotEvents(t, a, s, since)
+			if n := len(want["aaaa"]); n != map[string]int{OutcomeFailed: 0, OutcomeOK: 1, "": 1}[outcome] || !sameEvents(want, got) {
+				t.Fatalf("a start counts %v; a full read %v", got, want)
+			}
+		})
+	}
+}
