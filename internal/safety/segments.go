@@ -143,14 +143,20 @@ func sealedSeqs(dir string) ([]int, error) {
 // stays nil and the caller reads them from the records (rebuildSlots).
 func (j *Journal) load(opening bool) error {
 	ck := readCheckpoint(j.dir)
-	seqs, err := j.segmentSeqs(ck, opening)
+	// The folder is listed even when the checkpoint names the segments: one
+	// it names may have been deleted since (retention here before a kill,
+	// or in another process, or several seals ago when the checkpoint could
+	// not be written), and every segment sealed after it must be found
+	// whatever became of its active one. Listing reads no segment.
+	seqs, err := sealedSeqs(j.dir)
 	if err != nil {
 		return err
 	}
 	// known points at what the checkpoint or this process knows of each
 	// segment; trusted ones were sealed when indexed, and sealed segments
-	// do not change: a start with a long history neither lists, stats nor
-	// opens them.
+	// do not change (but for an older server's appends, which change their
+	// size): a start with a long history lists and stats them but opens
+	// none of them.
 	type knownSeg struct {
 		m       *segMeta
 		trusted bool
@@ -222,17 +228,23 @@ func (j *Journal) load(opening bool) error {
 	indexed := false
 	sealed := make([]segMeta, 0, len(seqs))
 	for _, s := range seqs {
-		if k, ok := known[s]; ok && k.trusted {
-			sealed = append(sealed, *k.m)
-			continue
-		}
+		// One lstat a segment: a server of a version before segments may
+		// still append to the file it opened, sealed since, however many
+		// seals ago. A trusted segment of the size indexed is not opened.
 		p := segPath(j.dir, s)
 		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted since the folder was listed
+		}
 		if err != nil {
 			return err
 		}
 		if st.Mode().Perm()&0o077 != 0 {
 			j.tighten(p, 0o600)
+		}
+		if k, ok := known[s]; ok && k.trusted && k.m.Size == st.Size() {
+			sealed = append(sealed, *k.m)
+			continue
 		}
 		m, err := settle(s, p, nil, st.Size())
 		if err != nil {
@@ -293,6 +305,13 @@ func (j *Journal) load(opening bool) error {
 		j.ckptSize = -1 // the checkpoint missed sealed segments: rewrite it
 	}
 	if opening {
+		// Writes kept only from a time after the budget's window began
+		// (the checkpoint was written by a process whose clock ran ahead)
+		// would send every Slots to the records: they are read from the
+		// records once instead (rebuildSlots).
+		if slots != nil && slots.from.After(j.now().Add(-24*time.Hour)) {
+			slots = nil
+		}
 		j.slots = slots
 	}
 	return nil
@@ -308,59 +327,43 @@ func (j *Journal) skipped(w Warning) {
 	}
 }
 
-// segmentSeqs lists the sealed segments, oldest first. A start with a
-// checkpoint takes the checkpoint's list and looks only for the segments
-// sealed after it, which are numbered on from its active segment, instead
-// of listing the folder. A segment deleted since (retention in another
-// process) then stays listed until this one's retention drops it, and a
-// scan passes over it (see snapshot).
-func (j *Journal) segmentSeqs(ck *checkpoint, opening bool) ([]int, error) {
-	if !opening || ck == nil || ck.Active.Seq <= 0 {
-		return sealedSeqs(j.dir)
-	}
-	seqs := make([]int, 0, len(ck.Sealed)+1)
-	for _, m := range ck.Sealed {
-		if m.Seq <= 0 || m.Seq >= ck.Active.Seq || (len(seqs) > 0 && m.Seq <= seqs[len(seqs)-1]) {
-			return sealedSeqs(j.dir) // not a list this version wrote
-		}
-		seqs = append(seqs, m.Seq)
-	}
-	for s := ck.Active.Seq; ; s++ {
-		st, err := os.Lstat(segPath(j.dir, s))
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.Mode().IsRegular()) {
-			return seqs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		seqs = append(seqs, s)
-	}
-}
-
 // rebuildSlots reads the slot-holding writes of the last slotKeep from the
 // records, when the checkpoint could not give them. The caller holds the
 // lock.
+//
+// It reads from the first block that holds a record of the window, and
+// from there on every record, whatever its time: a later intent stamped
+// before the window (a writer whose clock is behind) still takes its call
+// id over, and an outcome stamped so still settles its intent, exactly as
+// when the records are followed as they are appended.
 func (j *Journal) rebuildSlots() error {
 	s := newSlotState(j.now().Add(-slotKeep))
 	track := s.tracker(true)
+	reading := false
 	read := func(f *os.File, m *segMeta) error {
-		from, line := m.seek(s.from)
-		if from >= m.Size {
-			return nil
+		from, line := int64(0), 0
+		if !reading {
+			if from, line = m.seek(s.from); from >= m.Size {
+				return nil
+			}
+			reading = true
 		}
 		seg := ""
 		if m != &j.active {
 			seg = filepath.Base(segPath(j.dir, m.Seq))
 		}
-		_, err := readSection(f, from, m.Size, line, seg, s.from, track, j.skipped)
+		_, err := readSection(f, from, m.Size, line, seg, time.Time{}, track, j.skipped)
 		return err
 	}
 	for i := range j.sealed {
 		m := &j.sealed[i]
-		if !m.Last.IsZero() && m.Last.Before(s.from) {
+		if !reading && !m.Last.IsZero() && m.Last.Before(s.from) {
 			continue
 		}
 		f, err := openRegular(segPath(j.dir, m.Seq), os.O_RDONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted since it was listed: no full read sees it either
+		}
 		if err != nil {
 			return err
 		}
@@ -576,6 +579,9 @@ func (j *Journal) rotate() error {
 	j.f = nf
 	j.sealed = append(j.sealed, j.active)
 	j.active = segMeta{Seq: j.active.Seq + 1}
+	// The checkpoint on disk names the segment just sealed as the active
+	// one, whatever its size: it is always rewritten now.
+	j.ckptSize = -1
 	j.retain()
 	j.maybeCheckpoint(true)
 	return nil

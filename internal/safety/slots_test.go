@@ -327,7 +327,7 @@ func TestCheckpointRoundTripAndDamage(t *testing.T) {
 	s.track(&Record{Time: day0.Add(2 * time.Hour), CallID: "c2", Phase: PhaseIntent, Tool: "unfollow_x_user", Gateway: "g", KeyFingerprint: "k"})
 	s.track(&Record{CallID: "c2", Phase: PhaseOutcome, Outcome: OutcomeOK})
 	c := &checkpoint{Sealed: []segMeta{{Seq: 1, Size: 10, Lines: 1, First: day0, Last: day0, Blocks: []block{{Off: 0, Max: day0, Jobs: true}}}},
-		Active: segMeta{Seq: 2, Size: 5, Lines: 1}, Tail: 77, Slots: s}
+		Active: segMeta{Seq: 2, Size: 5, Lines: 1, Blocks: []block{{Off: 0}}}, Tail: 77, Slots: s}
 	data := c.encode()
 	d, err := decodeCheckpoint(data)
 	if err != nil {
@@ -351,9 +351,9 @@ func TestCheckpointRoundTripAndDamage(t *testing.T) {
 	}
 }
 
-// A start takes the checkpoint's list of sealed segments and finds those
-// sealed after it without listing the folder; one deleted since (another
-// process's retention) is passed over by scans.
+// A start takes the checkpoint's meta of the sealed segments it names and
+// finds those sealed after it; one deleted since (another process's
+// retention) is passed over.
 func TestStartFindsSegmentsSealedAfterTheCheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
 	c := &clock{t: day0}
