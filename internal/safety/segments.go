@@ -154,9 +154,8 @@ func (j *Journal) load(opening bool) error {
 	}
 	// known points at what the checkpoint or this process knows of each
 	// segment; trusted ones were sealed when indexed, and sealed segments
-	// do not change (but for an older server's appends, which change their
-	// size): a start with a long history lists and stats them but opens
-	// none of them.
+	// do not change: a start with a long history lists them but neither
+	// stats nor opens them.
 	type knownSeg struct {
 		m       *segMeta
 		trusted bool
@@ -228,23 +227,17 @@ func (j *Journal) load(opening bool) error {
 	indexed := false
 	sealed := make([]segMeta, 0, len(seqs))
 	for _, s := range seqs {
-		// One lstat a segment: a server of a version before segments may
-		// still append to the file it opened, sealed since, however many
-		// seals ago. A trusted segment of the size indexed is not opened.
+		if k, ok := known[s]; ok && k.trusted {
+			sealed = append(sealed, *k.m)
+			continue
+		}
 		p := segPath(j.dir, s)
 		st, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // deleted since the folder was listed
-		}
 		if err != nil {
 			return err
 		}
 		if st.Mode().Perm()&0o077 != 0 {
 			j.tighten(p, 0o600)
-		}
-		if k, ok := known[s]; ok && k.trusted && k.m.Size == st.Size() {
-			sealed = append(sealed, *k.m)
-			continue
 		}
 		m, err := settle(s, p, nil, st.Size())
 		if err != nil {
