@@ -76,7 +76,7 @@ type result struct {
 var measureNames = []string{"cold", "calls", "metrics", "conc", "mem", "batch", "finder", "http", "journal", "jobs"}
 
 func run(quick bool, out, only, dir string) error {
-	reps := map[string]int{"cold": 201, "calls": 4000, "metrics": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 9, "journal": 21}
+	reps := map[string]int{"cold": 201, "calls": 4000, "metrics": 4000, "conc": 11, "mem": 10000, "batch": 7, "finder": 7, "http": 15, "journal": 21}
 	if quick {
 		reps = map[string]int{"cold": 5, "calls": 300, "metrics": 300, "conc": 3, "mem": 2000, "batch": 3, "finder": 3, "http": 1, "journal": 5}
 	}
