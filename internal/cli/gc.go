@@ -2,64 +2,75 @@ package cli
 
 import (
 	"log/slog"
-	"math"
-	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
+	"runtime/metrics"
 	"sync"
+	"time"
 )
 
-// The remote mode's garbage collector settings. A call allocates some 30 KB
+// The remote mode's garbage collector target. A call allocates some 30 KB
 // (most of it net/http's and mcp-go's) and the live heap is a few MiB, so
-// with Go's default target (GOGC=100) the collector runs every few MiB of
-// calls: about a tenth of the server's CPU under load went to it (its
-// background marking alone; allocations also pay for it). A target of
-// 400 makes it run a quarter as often for a few more MiB of heap; the soft
-// limit keeps that from mattering where memory is short: as the heap nears
-// it, the collector works harder again, so the peak stays near whichever is
-// larger, the limit or the live heap (with GOGC=100 the peak is twice the
-// live heap). Setting GOGC or GOMEMLIMIT in the environment keeps Go's own
-// handling of them instead. Measured in docs/BENCHMARKS.md (HTTP mode).
+// with Go's default target (GOGC=100: collect when the heap has grown by as
+// much as is live) the collector runs every few MiB of calls: about a tenth
+// of the server's CPU under load went to it. While the live heap is small,
+// the server lets it grow by gcHeadroom (up to five times the live heap)
+// before collecting, which takes the collector's share to about a quarter;
+// once the live heap is past gcHeadroom (many jobs, say), the target is Go's
+// default again. So the heap's peak stays under the larger of twice the
+// live heap and the live heap plus gcHeadroom: never more than gcHeadroom
+// above what GOGC=100 allows, and no soft limit for a large live heap to run
+// into. The target follows the live heap, read once a second. GOGC or
+// GOMEMLIMIT in the environment leaves Go's own handling of them in place.
+// Measured in docs/BENCHMARKS.md (HTTP mode).
 const (
-	serverGCPercent = 400
-	serverGCLimit   = 256 << 20 // bytes; at most half the container's limit
+	gcHeadroom    = 40 << 20 // bytes the heap may grow by before a collection
+	gcPercentMax  = 400      // the target's ceiling: five times a small live heap
+	gcRetuneEvery = time.Second
 )
 
-// cgroupMemoryFiles hold the memory limit of the process's cgroup (v2, then
-// v1); a test points them elsewhere.
-var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
-
-// cgroupMemoryLimit is the memory limit of the process's cgroup, if it has
-// one.
-func cgroupMemoryLimit() (int64, bool) {
-	for _, f := range cgroupMemoryFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		// "max" (v2) or a huge number (v1) when there is no limit.
-		if err != nil || n <= 0 || n >= math.MaxInt64/2 {
-			return 0, false
-		}
-		return n, true
+// gcPercentFor is the GOGC that lets a live heap of live bytes grow by
+// gcHeadroom, between Go's default (100) and gcPercentMax.
+func gcPercentFor(live uint64) int {
+	if live == 0 {
+		return gcPercentMax
 	}
-	return 0, false
+	return int(min(max(100*uint64(gcHeadroom)/live, 100), gcPercentMax))
 }
 
-// serverGC counts the servers that run with the settings above, and holds
-// what was in force before the first of them: the settings are process-wide,
-// so they are undone when the last server returns, not the first.
+// liveHeap is the heap the last collection found live, in bytes.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// serverGC counts the servers that run with the target above, and holds
+// what was in force before the first of them: the setting is process-wide,
+// so it is undone when the last server returns, not the first.
 var serverGC struct {
 	sync.Mutex
 	serving     int
 	prevPercent int
-	prevLimit   int64
+	percent     int           // the target set last
+	gen         int           // which first server the goroutine following the live heap serves
+	stop        chan struct{} // ends that goroutine
 }
 
-// tuneServerGC applies the settings above unless the environment sets
-// GOGC or GOMEMLIMIT, and returns what undoes it.
+// retuneGC sets the target for the live heap now, if it moved by more than
+// a tenth; serverGC is locked.
+func retuneGC(live uint64) {
+	p := gcPercentFor(live)
+	if d := p - serverGC.percent; d*10 > serverGC.percent || -d*10 > serverGC.percent {
+		debug.SetGCPercent(p)
+		serverGC.percent = p
+	}
+}
+
+// tuneServerGC applies the target above unless the environment sets GOGC
+// or GOMEMLIMIT, and returns what undoes it.
 func tuneServerGC(getenv func(string) string, logger *slog.Logger) (undo func()) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return func() {}
@@ -67,13 +78,31 @@ func tuneServerGC(getenv func(string) string, logger *slog.Logger) (undo func())
 	serverGC.Lock()
 	defer serverGC.Unlock()
 	if serverGC.serving == 0 {
-		limit := int64(serverGCLimit)
-		if c, ok := cgroupMemoryLimit(); ok && c/2 < limit {
-			limit = c / 2
-		}
-		serverGC.prevPercent = debug.SetGCPercent(serverGCPercent)
-		serverGC.prevLimit = debug.SetMemoryLimit(limit)
-		logger.Debug("garbage collector set for serving", "gogc", serverGCPercent, "soft_limit_mib", limit>>20)
+		serverGC.percent = gcPercentFor(liveHeap())
+		serverGC.prevPercent = debug.SetGCPercent(serverGC.percent)
+		serverGC.gen++
+		gen, stop := serverGC.gen, make(chan struct{})
+		serverGC.stop = stop
+		go func() {
+			t := time.NewTicker(gcRetuneEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					live := liveHeap()
+					serverGC.Lock()
+					// Not once the setting is given back, even by a tick
+					// that raced with the undo.
+					if serverGC.gen == gen && serverGC.serving > 0 {
+						retuneGC(live)
+					}
+					serverGC.Unlock()
+				}
+			}
+		}()
+		logger.Debug("garbage collector target set for serving", "gogc", serverGC.percent, "headroom_mib", gcHeadroom>>20)
 	}
 	serverGC.serving++
 	var once sync.Once
@@ -82,8 +111,8 @@ func tuneServerGC(getenv func(string) string, logger *slog.Logger) (undo func())
 			serverGC.Lock()
 			defer serverGC.Unlock()
 			if serverGC.serving--; serverGC.serving == 0 {
+				close(serverGC.stop)
 				debug.SetGCPercent(serverGC.prevPercent)
-				debug.SetMemoryLimit(serverGC.prevLimit)
 			}
 		})
 	}

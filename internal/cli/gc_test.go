@@ -2,75 +2,112 @@ package cli
 
 import (
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"testing"
 )
 
-func gcSettings() (percent int, limit int64) {
-	percent = debug.SetGCPercent(100)
-	debug.SetGCPercent(percent)
-	return percent, debug.SetMemoryLimit(-1) // a negative value reads it
+func gcPercentNow() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// The target lets a small live heap grow by the headroom, and is Go's
+// default for a large one: the peak stays under twice the live heap and
+// under the live heap plus the headroom.
+func TestGCPercentFollowsTheLiveHeap(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 400}, {1 * mib, 400}, {10 * mib, 400}, {16 * mib, 250}, {20 * mib, 200},
+		{32 * mib, 125}, {40 * mib, 100}, {200 * mib, 100}, {4096 * mib, 100},
+	} {
+		got := gcPercentFor(c.live)
+		if got != c.want {
+			t.Errorf("live %d MiB: GOGC %d, want %d", c.live/mib, got, c.want)
+		}
+		peak := c.live + c.live*uint64(got)/100
+		if c.live > 0 && (peak > 2*c.live && peak > c.live+gcHeadroom) {
+			t.Errorf("live %d MiB: peak %d MiB is above both bounds", c.live/mib, peak/mib)
+		}
+	}
 }
 
 func TestServerGCSettings(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	dir := t.TempDir()
-	cg := filepath.Join(dir, "memory.max")
-	old := cgroupMemoryFiles
-	t.Cleanup(func() { cgroupMemoryFiles = old })
-	cgroupMemoryFiles = []string{cg}
-	p0, l0 := gcSettings()
+	p0 := gcPercentNow()
 	for _, c := range []struct {
-		name, cgroup string
-		env          map[string]string
-		percent      int
-		limit        int64
+		name string
+		env  map[string]string
+		set  bool
 	}{
-		{"no cgroup limit", "max\n", nil, serverGCPercent, serverGCLimit},
-		{"a container of 128 MiB", "134217728\n", nil, serverGCPercent, 64 << 20},
-		{"a container of 1 GiB", "1073741824\n", nil, serverGCPercent, serverGCLimit},
-		{"GOGC set", "max\n", map[string]string{"GOGC": "50"}, p0, l0},
-		{"GOMEMLIMIT set", "max\n", map[string]string{"GOMEMLIMIT": "1GiB"}, p0, l0},
+		{"nothing set", nil, true},
+		{"GOGC set", map[string]string{"GOGC": "50"}, false},
+		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if err := os.WriteFile(cg, []byte(c.cgroup), 0o600); err != nil {
-				t.Fatal(err)
-			}
 			undo := tuneServerGC(func(k string) string { return c.env[k] }, logger)
-			p, l := gcSettings()
+			p := gcPercentNow()
 			undo()
-			if p != c.percent || l != c.limit {
-				t.Errorf("GOGC %d, soft limit %d; want %d, %d", p, l, c.percent, c.limit)
+			if want := gcPercentFor(liveHeap()); c.set && (p < 100 || p > gcPercentMax || p == p0 && want != p0) {
+				t.Errorf("GOGC %d while serving; want about %d", p, want)
 			}
-			if p, l := gcSettings(); p != p0 || l != l0 {
-				t.Errorf("not undone: GOGC %d, soft limit %d; was %d, %d", p, l, p0, l0)
+			if !c.set && p != p0 {
+				t.Errorf("GOGC %d while serving; the environment's setting should stand (%d)", p, p0)
+			}
+			if p := gcPercentNow(); p != p0 {
+				t.Errorf("not undone: GOGC %d; was %d", p, p0)
 			}
 		})
 	}
 }
 
-// Two servers in one process whose lives overlap (undone in the order
-// they started): the settings hold while either serves and are Go's own
-// again once both have returned.
+// The goroutine that follows the live heap sets a new target when the live
+// heap moves by more than a tenth, and never after the last server returns.
+func TestServerGCRetunes(t *testing.T) {
+	p0 := gcPercentNow()
+	t.Cleanup(func() { debug.SetGCPercent(p0) })
+	undo := tuneServerGC(func(string) string { return "" }, slog.New(slog.DiscardHandler))
+	serverGC.Lock()
+	retuneGC(200 << 20)
+	serverGC.Unlock()
+	if p := gcPercentNow(); p != 100 {
+		t.Errorf("a live heap of 200 MiB: GOGC %d, want 100", p)
+	}
+	serverGC.Lock()
+	retuneGC(20 << 20)
+	serverGC.Unlock()
+	if p := gcPercentNow(); p != 200 {
+		t.Errorf("a live heap of 20 MiB: GOGC %d, want 200", p)
+	}
+	serverGC.Lock()
+	retuneGC(21 << 20) // 190: within a tenth, left as it is
+	serverGC.Unlock()
+	if p := gcPercentNow(); p != 200 {
+		t.Errorf("a move of less than a tenth changed GOGC to %d", p)
+	}
+	undo()
+	if p := gcPercentNow(); p != p0 {
+		t.Errorf("not undone: GOGC %d; was %d", p, p0)
+	}
+}
+
 func TestServerGCSettingsOverlappingServers(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	old := cgroupMemoryFiles
-	t.Cleanup(func() { cgroupMemoryFiles = old })
-	cgroupMemoryFiles = nil
-	p0, l0 := gcSettings()
-	t.Cleanup(func() { debug.SetGCPercent(p0); debug.SetMemoryLimit(l0) })
+	p0 := gcPercentNow()
+	t.Cleanup(func() { debug.SetGCPercent(p0) })
 	env := func(string) string { return "" }
 	undoA := tuneServerGC(env, logger)
 	undoB := tuneServerGC(env, logger)
 	undoA()
-	if p, l := gcSettings(); p != serverGCPercent || l != serverGCLimit {
-		t.Errorf("while the second server serves: GOGC %d, soft limit %d; want %d, %d", p, l, serverGCPercent, serverGCLimit)
+	if p := gcPercentNow(); p == p0 && gcPercentFor(liveHeap()) != p0 {
+		t.Errorf("while the second server serves: GOGC %d, given back already", p)
 	}
 	undoB()
 	undoB() // a second undo changes nothing
-	if p, l := gcSettings(); p != p0 || l != l0 {
-		t.Errorf("both returned: GOGC %d, soft limit %d; want %d, %d as before", p, l, p0, l0)
+	if p := gcPercentNow(); p != p0 {
+		t.Errorf("both returned: GOGC %d; want %d as before", p, p0)
 	}
 }
