@@ -318,15 +318,8 @@ func httpMode(ours, floor string, reps int, d time.Duration) ([]result, error) {
 	}
 	// The collector's target trades memory for CPU: say what it cost.
 	hwm := func(s *httpServer) string {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-		if err != nil {
-			return "?"
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kib, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-				return mib(kib)
-			}
+		if kib := procStatus(s.cmd.Process.Pid, "VmHWM"); kib >= 0 {
+			return mib(kib)
 		}
 		return "?"
 	}

@@ -320,8 +320,11 @@ func (p *proc) close() {
 func (p *proc) rssKiB() int { return p.status("VmRSS") }
 
 // status reads a kB figure from the process's /proc status (-1 without it).
-func (p *proc) status(field string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *proc) status(field string) int { return procStatus(p.cmd.Process.Pid, field) }
+
+// procStatus reads a field of /proc/PID/status, in kB; -1 where it cannot.
+func procStatus(pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
 	}

@@ -302,3 +302,23 @@ func (p *proc) fail(name string, args any, code string) string {
 }
 
 func id(s string) map[string]any { return map[string]any{"target_user_id": s} }
+
+// startPiped starts cmd with pipes to its stdin and stdout and its stderr
+// collected; stop kills it and waits for it.
+func startPiped(t *testing.T, cmd *exec.Cmd) (stdin io.WriteCloser, stdout io.ReadCloser, stderr *lockedBuffer, stop func()) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err = cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout, stderr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+}

@@ -83,20 +83,8 @@ func startToFirstAnswer(t *testing.T, journal string) (time.Duration, int64) {
 	begin := time.Now()
 	cmd := exec.Command(binary, "--journal", journal)
 	cmd.Env = append(os.Environ(), "AISA_API_KEY=e2e", "AISA_BASE_URL=http://127.0.0.1:9/apis/v1", "XFOLLOW_LOG_LEVEL=warn")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	in, out, stderr, stop := startPiped(t, cmd)
+	defer stop()
 	br := bufio.NewReaderSize(out, 1<<20)
 	read := func(id string) {
 		for {

@@ -42,20 +42,8 @@ func TestHugeStdioLineIsDropped(t *testing.T) {
 	const size = 100 << 20
 	cmd := exec.Command(binary, "--sandbox")
 	cmd.Env = append(os.Environ(), "XFOLLOW_LOG_LEVEL=warn")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	stdin, stdout, stderr, stop := startPiped(t, cmd)
+	defer stop()
 
 	lines := make(chan string, 8)
 	go func() {
